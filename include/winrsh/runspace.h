@@ -1,0 +1,305 @@
+/*
+ * runspace.h: PowerShell Remoting (MS-PSRP): runspace pools and pipelines.
+ *
+ * winrsh_runspace_open() opens a runspace pool on the session's endpoint
+ * (over WS-Man: a shell of resource URI .../powershell/<config>);
+ * winrsh_pipeline_new() + winrsh_pipeline_add_*() describe a pipeline,
+ * winrsh_pipeline_invoke() starts it, and winrsh_pipeline_receive() or
+ * winrsh_pipeline_wait() deliver what it produces through callbacks:
+ * output objects, error records (with their text rendered as PowerShell
+ * renders them), warning / verbose / debug / information messages,
+ * progress, and the host's Write calls. winrsh_runspace_free() closes the
+ * pool.
+ *
+ *     winrsh_runspace *rs;
+ *     winrsh_runspace_open(&rs, session, NULL);
+ *     winrsh_pipeline *p;
+ *     winrsh_pipeline_options po = WINRSH_PIPELINE_OPTIONS_INIT;
+ *     po.output = on_output;
+ *     winrsh_pipeline_new(&p, rs, &po);
+ *     winrsh_pipeline_add_script(p, "Get-Service");
+ *     winrsh_pipeline_add_command(p, "Out-String");
+ *     winrsh_pipeline_add_switch(p, "Stream");
+ *     winrsh_pipeline_invoke(p);
+ *     winrsh_pipeline_wait(p);
+ *     winrsh_pipeline_free(p);
+ *     winrsh_runspace_free(rs);
+ *
+ * A runspace and its pipelines belong to one thread at a time (that of the
+ * session). Pipelines must be freed before their runspace. Callbacks run
+ * inside winrsh_pipeline_receive()/wait() (and, for the host, inside
+ * winrsh_runspace_open()); they must not call back into the same runspace.
+ */
+#ifndef WINRSH_RUNSPACE_H
+#define WINRSH_RUNSPACE_H
+
+#include "common.h"
+#include "psobject.h"
+#include "session.h"
+
+WINRSH_BEGIN_DECL
+
+typedef struct winrsh_runspace winrsh_runspace;
+typedef struct winrsh_pipeline winrsh_pipeline;
+
+/* ---- the host ------------------------------------------------------------ */
+
+/** Where a host Write call goes. */
+typedef enum {
+    WINRSH_HOST_OUTPUT = 0, /**< Write, WriteLine (Write-Host, Out-Host, Out-Default) */
+    WINRSH_HOST_ERROR,      /**< WriteErrorLine */
+    WINRSH_HOST_WARNING,    /**< WriteWarningLine */
+    WINRSH_HOST_VERBOSE,    /**< WriteVerboseLine */
+    WINRSH_HOST_DEBUG       /**< WriteDebugLine */
+} winrsh_host_stream;
+
+/**
+ * A host Write call: `text` (UTF-8, `len` bytes, not NUL-terminated in
+ * general) followed by a line end if `newline`. WriteLine with no text
+ * comes with len 0 and newline 1. Return 0; non-zero stops the receive with
+ * WINRSH_EUSER.
+ */
+typedef int (*winrsh_host_write_cb)(winrsh_host_stream stream, const char *text, size_t len,
+                                    int newline, void *payload);
+
+/**
+ * ReadLine (Read-Host): write at most size-1 bytes of UTF-8 and a NUL into
+ * buf. Return 0 on success; non-zero answers the server with an error (as
+ * when no input is available).
+ */
+typedef int (*winrsh_host_read_line_cb)(char *buf, size_t size, void *payload);
+
+/**
+ * Any other host method (MS-PSRP 2.2.3.17 RemoteHostMethodId) that the
+ * library does not answer itself. `params` is the list of arguments.
+ * Return 0 and put the result (a fresh document; NULL for none) in
+ * *result; return 1 to leave the call to the library's default (a RawUI
+ * value from the options, or an error for the server); a negative value
+ * answers the server with an error.
+ */
+typedef int (*winrsh_host_call_cb)(int method_id, const char *method_name,
+                                   const winrsh_psobject *params, winrsh_psobject **result,
+                                   void *payload);
+
+/* ---- the runspace pool -------------------------------------------------- */
+
+#define WINRSH_RUNSPACE_OPTIONS_VERSION 1
+
+/**
+ * Options for winrsh_runspace_open(); initialise with
+ * WINRSH_RUNSPACE_OPTIONS_INIT or winrsh_runspace_options_init(); fields are
+ * only ever appended. Strings are copied.
+ */
+typedef struct winrsh_runspace_options {
+    unsigned int version;
+    /** PSSessionConfiguration, e.g. "Microsoft.PowerShell" (the default) or a JEA endpoint. */
+    const char *config_name;
+    /** The terminal: remote formatting wraps at `width` (0: 120 x 50). */
+    int width, height;
+    const char *window_title; /**< NULL: "winrsh" */
+    winrsh_host_write_cb host_write;         /**< NULL: host output is dropped */
+    winrsh_host_read_line_cb host_read_line; /**< NULL: ReadLine fails on the server */
+    winrsh_host_call_cb host_call;           /**< NULL: defaults only */
+    void *host_payload;
+    /** Bound on opening the pool (0: 120000 ms). */
+    long open_timeout_ms;
+} winrsh_runspace_options;
+
+#define WINRSH_RUNSPACE_OPTIONS_INIT {WINRSH_RUNSPACE_OPTIONS_VERSION}
+
+WINRSH_EXTERN(int)
+winrsh_runspace_options_init(winrsh_runspace_options *opts, unsigned int version);
+
+/**
+ * Open a runspace pool on the session's endpoint and wait until it is
+ * Opened. A pool the server reports Broken fails with WINRSH_EPROTO and the
+ * server's reason in winrsh_error_last().
+ */
+WINRSH_EXTERN(int) winrsh_runspace_open(winrsh_runspace **out, winrsh_session *session,
+                                       const winrsh_runspace_options *opts);
+
+/** RunspacePoolState (MS-PSRP 2.2.3.4). */
+typedef enum {
+    WINRSH_RUNSPACE_BEFORE_OPEN = 0,
+    WINRSH_RUNSPACE_OPENING = 1,
+    WINRSH_RUNSPACE_OPENED = 2,
+    WINRSH_RUNSPACE_CLOSED = 3,
+    WINRSH_RUNSPACE_CLOSING = 4,
+    WINRSH_RUNSPACE_BROKEN = 5
+} winrsh_runspace_state;
+
+WINRSH_EXTERN(winrsh_runspace_state) winrsh_runspace_get_state(const winrsh_runspace *rs);
+
+/** The pool's id (RPID; over WS-Man also the ShellId), upper case. Borrowed. */
+WINRSH_EXTERN(const char *) winrsh_runspace_id(const winrsh_runspace *rs);
+
+/**
+ * The server's ApplicationPrivateData (a dictionary holding e.g.
+ * PSVersionTable), or NULL if none came. Borrowed.
+ */
+WINRSH_EXTERN(const winrsh_psobject *) winrsh_runspace_private_data(const winrsh_runspace *rs);
+
+/** Close the pool now (over WS-Man: Delete the shell). Closing twice is a no-op. */
+WINRSH_EXTERN(int) winrsh_runspace_close(winrsh_runspace *rs);
+
+/** Close the pool if still open and free the handle. NULL-safe. */
+WINRSH_EXTERN(void) winrsh_runspace_free(winrsh_runspace *rs);
+
+/* ---- pipelines ------------------------------------------------------------ */
+
+/** The streams of a pipeline (values as PipelineResultTypes, MS-PSRP 2.2.3.31). */
+typedef enum {
+    WINRSH_PS_ERROR = 2,
+    WINRSH_PS_WARNING = 3,
+    WINRSH_PS_VERBOSE = 4,
+    WINRSH_PS_DEBUG = 5,
+    WINRSH_PS_INFORMATION = 6
+} winrsh_ps_stream;
+
+/** Set in the message callback's flags for an information record tagged
+ *  PSHOST (Write-Host), whose text the host Write calls also carry. */
+#define WINRSH_MESSAGE_FROM_HOST 1u
+
+/** An output object (borrowed for the call; winrsh_psobject_ref() to keep it). */
+typedef int (*winrsh_output_object_cb)(const winrsh_psobject *obj, void *payload);
+
+/**
+ * An error record: the record itself and `text`, rendered as PowerShell's
+ * console renders it (lines ending in "\n"). `terminating` is 1 for the
+ * error a Failed pipeline ended with (ExceptionAsErrorRecord, e.g. throw).
+ */
+typedef int (*winrsh_error_record_cb)(const winrsh_psobject *record, const char *text,
+                                      int terminating, void *payload);
+
+/** A warning, verbose, debug or information record; `text` is its message. */
+typedef int (*winrsh_message_cb)(winrsh_ps_stream stream, const char *text,
+                                 const winrsh_psobject *record, unsigned int flags,
+                                 void *payload);
+
+/** A progress record (Write-Progress). Strings may be NULL. */
+typedef struct winrsh_progress {
+    const char *activity;
+    const char *status;
+    const char *current_operation;
+    int activity_id;
+    int parent_activity_id; /**< -1: none */
+    int percent_complete;   /**< -1: unknown */
+    int seconds_remaining;  /**< -1: unknown */
+    int completed;          /**< the activity has ended */
+} winrsh_progress;
+
+typedef int (*winrsh_progress_cb)(const winrsh_progress *progress, void *payload);
+
+#define WINRSH_PIPELINE_OPTIONS_VERSION 1
+
+/** Options for winrsh_pipeline_new(); fields are only ever appended. */
+typedef struct winrsh_pipeline_options {
+    unsigned int version;
+    /** 1: the pipeline reads input sent with winrsh_pipeline_send_input*()
+     *  until winrsh_pipeline_end_input(); 0: NoInput. */
+    int input;
+    int add_to_history;
+    winrsh_output_object_cb output; /**< NULL: output is dropped */
+    winrsh_error_record_cb error;   /**< NULL: errors are only counted */
+    winrsh_message_cb message;      /**< NULL: dropped */
+    winrsh_progress_cb progress;    /**< NULL: dropped */
+    void *payload;
+} winrsh_pipeline_options;
+
+#define WINRSH_PIPELINE_OPTIONS_INIT {WINRSH_PIPELINE_OPTIONS_VERSION}
+
+WINRSH_EXTERN(int)
+winrsh_pipeline_options_init(winrsh_pipeline_options *opts, unsigned int version);
+
+/** A new, empty pipeline in `rs` (nothing is sent yet). */
+WINRSH_EXTERN(int) winrsh_pipeline_new(winrsh_pipeline **out, winrsh_runspace *rs,
+                                      const winrsh_pipeline_options *opts);
+
+/** Append a script command (IsScript): PowerShell code, run in a new scope. */
+WINRSH_EXTERN(int) winrsh_pipeline_add_script(winrsh_pipeline *p, const char *script);
+/** Append a command by name (a cmdlet, function or program). */
+WINRSH_EXTERN(int) winrsh_pipeline_add_command(winrsh_pipeline *p, const char *name);
+/** Add a named parameter to the last command; value NULL is $null. The
+ *  value's document gets a reference (the caller keeps its own). */
+WINRSH_EXTERN(int) winrsh_pipeline_add_parameter(winrsh_pipeline *p, const char *name,
+                                                const winrsh_psobject *value);
+/** A named parameter with a string value. */
+WINRSH_EXTERN(int) winrsh_pipeline_add_parameter_string(winrsh_pipeline *p, const char *name,
+                                                       const char *value);
+/** A switch parameter (-Name). */
+WINRSH_EXTERN(int) winrsh_pipeline_add_switch(winrsh_pipeline *p, const char *name);
+/** A positional argument to the last command. */
+WINRSH_EXTERN(int) winrsh_pipeline_add_argument(winrsh_pipeline *p, const winrsh_psobject *value);
+WINRSH_EXTERN(int) winrsh_pipeline_add_argument_string(winrsh_pipeline *p, const char *value);
+/** Merge the last command's error stream into its output (2>&1): error
+ *  records then arrive as output objects. */
+WINRSH_EXTERN(int) winrsh_pipeline_merge_errors(winrsh_pipeline *p);
+
+/** Start the pipeline on the server. */
+WINRSH_EXTERN(int) winrsh_pipeline_invoke(winrsh_pipeline *p);
+
+/**
+ * Queue one input object (input pipelines only). Input is sent in batches
+ * that fit the transport; winrsh_pipeline_receive() and end_input flush.
+ */
+WINRSH_EXTERN(int) winrsh_pipeline_send_input(winrsh_pipeline *p, const winrsh_psobject *obj);
+/** Queue one string of input (`len` bytes of UTF-8). */
+WINRSH_EXTERN(int) winrsh_pipeline_send_input_string(winrsh_pipeline *p, const char *s,
+                                                    size_t len);
+/** Send what is queued and END_OF_PIPELINE_INPUT. */
+WINRSH_EXTERN(int) winrsh_pipeline_end_input(winrsh_pipeline *p);
+
+/**
+ * One receive round: send queued input, wait up to timeout_ms (0: the
+ * session's OperationTimeout) for data, deliver it through the callbacks.
+ * Nothing arriving in time is not an error. *done (may be NULL) becomes 1
+ * once the pipeline has reached a final state (Completed, Failed, Stopped).
+ */
+WINRSH_EXTERN(int) winrsh_pipeline_receive(winrsh_pipeline *p, long timeout_ms, int *done);
+
+/** Receive until the pipeline reaches a final state. */
+WINRSH_EXTERN(int) winrsh_pipeline_wait(winrsh_pipeline *p);
+
+/**
+ * Ask the server to stop the pipeline (Ctrl-C); keep receiving to see it
+ * reach Stopped (or Completed, if it ended first). Stopping twice is a no-op.
+ */
+WINRSH_EXTERN(int) winrsh_pipeline_stop(winrsh_pipeline *p);
+
+/** PSInvocationState (MS-PSRP 2.2.3.5). */
+typedef enum {
+    WINRSH_PIPELINE_NOT_STARTED = 0,
+    WINRSH_PIPELINE_RUNNING = 1,
+    WINRSH_PIPELINE_STOPPING = 2,
+    WINRSH_PIPELINE_STOPPED = 3,
+    WINRSH_PIPELINE_COMPLETED = 4,
+    WINRSH_PIPELINE_FAILED = 5,
+    WINRSH_PIPELINE_DISCONNECTED = 6
+} winrsh_pipeline_state;
+
+WINRSH_EXTERN(winrsh_pipeline_state) winrsh_pipeline_get_state(const winrsh_pipeline *p);
+
+/** The pipeline's id (PID; over WS-Man also the CommandId), upper case. Borrowed. */
+WINRSH_EXTERN(const char *) winrsh_pipeline_id(const winrsh_pipeline *p);
+
+/**
+ * 1 and *code if the script asked the host to exit (`exit N`, i.e.
+ * SetShouldExit(N)); 0 otherwise.
+ */
+WINRSH_EXTERN(int) winrsh_pipeline_exit_code(const winrsh_pipeline *p, int *code);
+
+/** Error records seen so far, the terminating one of a Failed pipeline included. */
+WINRSH_EXTERN(size_t) winrsh_pipeline_error_count(const winrsh_pipeline *p);
+
+/** The error record a Failed pipeline ended with, or NULL. Borrowed. */
+WINRSH_EXTERN(const winrsh_psobject *) winrsh_pipeline_failure(const winrsh_pipeline *p);
+
+/**
+ * Free the pipeline. A pipeline still running is stopped first; the server
+ * is told to release it (over WS-Man: Signal terminate). NULL-safe.
+ */
+WINRSH_EXTERN(void) winrsh_pipeline_free(winrsh_pipeline *p);
+
+WINRSH_END_DECL
+
+#endif
