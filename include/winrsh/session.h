@@ -68,7 +68,7 @@ typedef struct winrsh_session_options {
     const char *trusted_hosts;
 } winrsh_session_options;
 
-#define WINRSH_SESSION_OPTIONS_INIT {WINRSH_SESSION_OPTIONS_VERSION}
+#define WINRSH_SESSION_OPTIONS_INIT {.version = WINRSH_SESSION_OPTIONS_VERSION}
 
 /** Fill `opts` with defaults. Returns 0, or WINRSH_EINVAL for a bad version. */
 WINRSH_EXTERN(int) winrsh_session_options_init(winrsh_session_options *opts, unsigned int version);

@@ -29,7 +29,7 @@ typedef struct winrsh_shell_options {
     unsigned long idle_timeout_s;   /**< rsp:IdleTimeOut; 0 = the server's default */
 } winrsh_shell_options;
 
-#define WINRSH_SHELL_OPTIONS_INIT {WINRSH_SHELL_OPTIONS_VERSION}
+#define WINRSH_SHELL_OPTIONS_INIT {.version = WINRSH_SHELL_OPTIONS_VERSION}
 
 WINRSH_EXTERN(int) winrsh_shell_options_init(winrsh_shell_options *opts, unsigned int version);
 
@@ -70,7 +70,7 @@ typedef struct winrsh_command_options {
     int skip_cmd_shell;      /**< WINRS_SKIP_CMD_SHELL=TRUE */
 } winrsh_command_options;
 
-#define WINRSH_COMMAND_OPTIONS_INIT {WINRSH_COMMAND_OPTIONS_VERSION}
+#define WINRSH_COMMAND_OPTIONS_INIT {.version = WINRSH_COMMAND_OPTIONS_VERSION}
 
 WINRSH_EXTERN(int) winrsh_command_options_init(winrsh_command_options *opts, unsigned int version);
 
