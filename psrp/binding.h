@@ -1,0 +1,68 @@
+/*
+ * binding.h: how PSRP fragments travel. The runspace pool and pipeline code
+ * (psrp/runspace.c, psrp/pipeline.c) is transport-agnostic: it fragments
+ * messages and hands the bytes to a binding, which is either
+ *
+ *   - a WS-Man shell (psrp/binding_wsman.c): creationXml, Command with the
+ *     first CREATE_PIPELINE fragment, Send on stdin/pr, Receive, Signal
+ *     powershell/signal/crtl_c, Delete (MS-PSRP 3.1.5.3); or
+ *   - the out-of-process framing (transport/outofproc.c) over a stream
+ *     transport (process, ssh, hvsocket, vsock, unix): Data, Command, Signal,
+ *     Close and their Acks (PROTOCOL.md 5).
+ *
+ * All fragment buffers are whole fragments (21-byte header + blob), possibly
+ * several joined. `pid` NULL means the runspace pool itself.
+ */
+#ifndef WR_PSRP_BINDING_H
+#define WR_PSRP_BINDING_H
+
+#include <stddef.h>
+
+#include "common/guid.h"
+
+typedef struct wr_psrp_binding wr_psrp_binding;
+
+/* Delivers received fragments. `pid` is the pipeline the transport said the
+ * data belongs to (NULL: the pool, or unknown: the engine reads the PID in
+ * the message header anyway). Return 0 to go on, negative to stop. */
+typedef int (*wr_psrp_data_cb)(const wr_guid *pid, const unsigned char *frags, size_t len,
+                               void *payload);
+
+typedef struct wr_psrp_binding_ops {
+    const char *name;
+    /* Largest fragment blob this binding carries in one message. */
+    size_t (*max_blob)(wr_psrp_binding *b);
+    /* Create the pool on the server with the SESSION_CAPABILITY and
+     * INIT_RUNSPACEPOOL fragments. */
+    int (*open_pool)(wr_psrp_binding *b, const wr_guid *rpid, const unsigned char *frags,
+                     size_t len);
+    /* Create pipeline `pid` with its first fragment(s) of CREATE_PIPELINE
+     * (over WS-Man only the first fragment may go in the Command). */
+    int (*create_pipeline)(wr_psrp_binding *b, const wr_guid *pid, const unsigned char *frags,
+                           size_t len);
+    /* More data for the pool or a pipeline; `prompt_response` selects the
+     * PromptResponse stream ("pr") for host responses. */
+    int (*send)(wr_psrp_binding *b, const wr_guid *pid, const unsigned char *frags, size_t len,
+                int prompt_response);
+    /* Wait up to timeout_ms for data for `pid` (NULL: the pool) and deliver
+     * it through cb. Over WS-Man this is one Receive; a w:TimedOut sets
+     * *timed_out and returns 0. Out-of-process bindings may deliver data for
+     * any pipeline. */
+    int (*receive)(wr_psrp_binding *b, const wr_guid *pid, long timeout_ms, wr_psrp_data_cb cb,
+                   void *payload, int *timed_out);
+    /* Ask the server to stop pipeline `pid` (crtl_c signal / Signal packet). */
+    int (*stop)(wr_psrp_binding *b, const wr_guid *pid);
+    /* Release pipeline `pid` after it ended (terminate signal / Close). */
+    int (*close_pipeline)(wr_psrp_binding *b, const wr_guid *pid);
+    /* Close the pool (Delete / Close with the zero GUID). */
+    int (*close_pool)(wr_psrp_binding *b);
+    /* Abandon a blocking receive soon (async-signal-safe); may be NULL. */
+    void (*interrupt)(wr_psrp_binding *b);
+    void (*free)(wr_psrp_binding *b);
+} wr_psrp_binding_ops;
+
+struct wr_psrp_binding {
+    const wr_psrp_binding_ops *ops;
+};
+
+#endif
