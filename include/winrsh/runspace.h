@@ -105,7 +105,7 @@ typedef struct winrsh_runspace_options {
     long open_timeout_ms;
 } winrsh_runspace_options;
 
-#define WINRSH_RUNSPACE_OPTIONS_INIT {WINRSH_RUNSPACE_OPTIONS_VERSION}
+#define WINRSH_RUNSPACE_OPTIONS_INIT {.version = WINRSH_RUNSPACE_OPTIONS_VERSION}
 
 WINRSH_EXTERN(int)
 winrsh_runspace_options_init(winrsh_runspace_options *opts, unsigned int version);
@@ -206,7 +206,7 @@ typedef struct winrsh_pipeline_options {
     void *payload;
 } winrsh_pipeline_options;
 
-#define WINRSH_PIPELINE_OPTIONS_INIT {WINRSH_PIPELINE_OPTIONS_VERSION}
+#define WINRSH_PIPELINE_OPTIONS_INIT {.version = WINRSH_PIPELINE_OPTIONS_VERSION}
 
 WINRSH_EXTERN(int)
 winrsh_pipeline_options_init(winrsh_pipeline_options *opts, unsigned int version);

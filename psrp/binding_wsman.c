@@ -1,0 +1,334 @@
+/*
+ * binding_wsman.c: PSRP fragments over a WS-Man shell (MS-PSRP 3.1.5.3,
+ * PROTOCOL.md 4), on top of the generic shell operations of wsman/shell.h.
+ *
+ *   +------------------+-------------------------------------------------+
+ *   | binding op       | WS-Man                                          |
+ *   +------------------+-------------------------------------------------+
+ *   | open_pool        | Create, ResourceURI .../powershell/<config>,    |
+ *   |                  | OptionSet protocolversion=2.3 MustComply,       |
+ *   |                  | rsp:Shell ShellId=<RPID upper>, InputStreams    |
+ *   |                  | "stdin pr", OutputStreams "stdout", and         |
+ *   |                  | <creationXml xmlns=".../powershell">base64 of   |
+ *   |                  | the fragments</creationXml>                     |
+ *   | create_pipeline  | Command CommandId=<PID upper>, rsp:Command      |
+ *   |                  | empty, rsp:Arguments = base64 of the FIRST      |
+ *   |                  | fragment; the rest: Send stdin with CommandId   |
+ *   | send             | Send stdin (or pr for host responses), with the |
+ *   |                  | CommandId of a pipeline or none for the pool;   |
+ *   |                  | split on fragment boundaries to fit an envelope |
+ *   | receive          | Receive stdout [CommandId]; w:TimedOut is "no   |
+ *   |                  | data yet"                                       |
+ *   | stop             | Signal .../powershell/signal/crtl_c (sic: the   |
+ *   |                  | spelling of PowerShell's WSManPlugin.cs)        |
+ *   | close_pipeline   | Signal terminate                                |
+ *   | close_pool       | Delete                                          |
+ *   +------------------+-------------------------------------------------+
+ */
+#include "psrp/binding_wsman.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/base64.h"
+#include "common/error.h"
+#include "common/mem.h"
+#include "psrp/fragment.h"
+#include "winrsh/errors.h"
+#include "wsman/ns.h"
+#include "wsman/shell.h"
+
+#define PS_SIGNAL_STOP "http://schemas.microsoft.com/powershell/signal/crtl_c"
+#define PS_CREATION_XML_OPEN "<creationXml xmlns=\"http://schemas.microsoft.com/powershell\">"
+#define PS_CREATION_XML_CLOSE "</creationXml>"
+#define PS_PROTOCOL_VERSION "2.3"
+
+/* Sends never exceed this (Windows' default MaxEnvelopeSizekb is 500, old
+ * servers 150; wsman/shell.c caps Sends the same way). */
+#define ENVELOPE_CAP 153600UL
+/* Room left for the envelope around a fragment's base64 in a Command or a
+ * Create (headers, selectors, options, the rsp:CommandLine wrapper). */
+#define ENVELOPE_OVERHEAD 8192UL
+
+typedef struct wsman_binding {
+    wr_psrp_binding base;
+    wr_wsman *ws; /* borrowed */
+    char *resource_uri;
+    wr_shell *shell;
+} wsman_binding;
+
+static int oom(void)
+{
+    return wr_error_set(WINRSH_ENOMEM, WINRSH_ERRCLASS_NOMEMORY, "out of memory");
+}
+
+static wsman_binding *wb_of(wr_psrp_binding *b)
+{
+    return (wsman_binding *)b;
+}
+
+static int no_shell(void)
+{
+    return wr_error_set(WINRSH_ECLOSED, WINRSH_ERRCLASS_PSRP,
+                        "the PowerShell shell is not open on the server");
+}
+
+static size_t wb_max_blob(wr_psrp_binding *b)
+{
+    unsigned long env = wr_wsman_max_envelope_size(wb_of(b)->ws);
+    if (env > ENVELOPE_CAP)
+        env = ENVELOPE_CAP;
+    size_t max = wr_psrp_max_blob(env, ENVELOPE_OVERHEAD);
+    return max ? max : 1024;
+}
+
+static int wb_open_pool(wr_psrp_binding *b, const wr_guid *rpid, const unsigned char *frags,
+                        size_t len)
+{
+    wsman_binding *wb = wb_of(b);
+    if (wb->shell)
+        return wr_error_set(WINRSH_EINVAL, WINRSH_ERRCLASS_INVALID,
+                            "the runspace pool is already open");
+    char id[37];
+    wr_guid_format(rpid, 1, id);
+    wr_buf extra = WR_BUF_INIT;
+    int rc = wr_buf_puts(&extra, PS_CREATION_XML_OPEN);
+    if (!rc)
+        rc = wr_base64_encode(&extra, frags, len);
+    if (!rc)
+        rc = wr_buf_puts(&extra, PS_CREATION_XML_CLOSE);
+    if (rc) {
+        wr_buf_free(&extra);
+        return oom();
+    }
+    const wr_option options[] = {{"protocolversion", PS_PROTOCOL_VERSION, 1}};
+    wr_shell_create_args a = {
+        .resource_uri = wb->resource_uri,
+        .shell_id = id,
+        .input_streams = "stdin pr",
+        .output_streams = "stdout",
+        .options = options,
+        .noptions = 1,
+        .extra_body = wr_buf_cstr(&extra),
+    };
+    rc = wr_shell_create(&wb->shell, wb->ws, &a);
+    wr_buf_free(&extra);
+    if (rc)
+        wr_error_prefix("cannot create the PowerShell shell (%s)", wb->resource_uri);
+    return rc;
+}
+
+/*
+ * Send `len` bytes of whole fragments in as few Sends as fit. A fragment is
+ * never cut: the fragmenter made each one small enough for one Send.
+ */
+static int send_frags(wsman_binding *wb, const char *stream, const char *command_id,
+                      const unsigned char *frags, size_t len)
+{
+    size_t cap = wr_shell_send_capacity(wb->shell, command_id);
+    size_t off = 0;
+    while (off < len) {
+        size_t chunk = 0;
+        while (off + chunk < len) {
+            wr_psrp_fragment f;
+            size_t used;
+            int rc = wr_psrp_fragment_read(&f, frags + off + chunk, len - off - chunk, &used);
+            if (rc)
+                return wr_error_set(rc, WINRSH_ERRCLASS_PSRP, "internal: bad fragment to send");
+            if (chunk && chunk + used > cap)
+                break;
+            chunk += used;
+        }
+        if (chunk > cap)
+            return wr_error_set(WINRSH_EINVAL, WINRSH_ERRCLASS_PSRP,
+                                "a PSRP fragment of %zu bytes does not fit a Send of %zu", chunk,
+                                cap);
+        int rc = wr_shell_send(wb->shell, stream, command_id, frags + off, chunk, 0);
+        if (rc)
+            return rc;
+        off += chunk;
+    }
+    return 0;
+}
+
+static int wb_create_pipeline(wr_psrp_binding *b, const wr_guid *pid, const unsigned char *frags,
+                              size_t len)
+{
+    wsman_binding *wb = wb_of(b);
+    if (!wb->shell)
+        return no_shell();
+    wr_psrp_fragment f;
+    size_t first;
+    int rc = wr_psrp_fragment_read(&f, frags, len, &first);
+    if (rc)
+        return wr_error_set(rc, WINRSH_ERRCLASS_PSRP, "internal: bad CREATE_PIPELINE fragment");
+    char id[37];
+    wr_guid_format(pid, 1, id);
+    wr_buf arg = WR_BUF_INIT;
+    if (wr_base64_encode(&arg, frags, first)) {
+        wr_buf_free(&arg);
+        return oom();
+    }
+    const char *args[] = {wr_buf_cstr(&arg)};
+    wr_shell_command_args a = {
+        .command = "",
+        .args = args,
+        .nargs = 1,
+        .command_id = id,
+    };
+    char *server_id = NULL;
+    rc = wr_shell_command(wb->shell, &a, &server_id);
+    wr_buf_free(&arg);
+    if (rc)
+        return rc;
+    wr_guid got;
+    if (wr_guid_parse(&got, server_id) != 0 || memcmp(got.b, pid->b, 16) != 0) {
+        rc = wr_error_set(WINRSH_EPROTO, WINRSH_ERRCLASS_PSRP,
+                          "the server gave the pipeline CommandId %.64s instead of %s", server_id,
+                          id);
+        free(server_id);
+        return rc;
+    }
+    free(server_id);
+    if (first < len)
+        rc = send_frags(wb, "stdin", id, frags + first, len - first);
+    return rc;
+}
+
+static int wb_send(wr_psrp_binding *b, const wr_guid *pid, const unsigned char *frags, size_t len,
+                   int prompt_response)
+{
+    wsman_binding *wb = wb_of(b);
+    if (!wb->shell)
+        return no_shell();
+    char id[37];
+    if (pid)
+        wr_guid_format(pid, 1, id);
+    return send_frags(wb, prompt_response ? "pr" : "stdin", pid ? id : NULL, frags, len);
+}
+
+typedef struct recv_ctx {
+    const wr_guid *pid;
+    wr_psrp_data_cb cb;
+    void *payload;
+} recv_ctx;
+
+static int on_stream(const char *stream, const char *command_id, const unsigned char *data,
+                     size_t len, int end, void *payload)
+{
+    (void)stream;
+    (void)end;
+    recv_ctx *c = payload;
+    if (!len)
+        return 0;
+    wr_guid g;
+    const wr_guid *pid = c->pid;
+    if (command_id && wr_guid_parse(&g, command_id) == 0)
+        pid = &g;
+    return c->cb(pid, data, len, c->payload);
+}
+
+static int wb_receive(wr_psrp_binding *b, const wr_guid *pid, long timeout_ms, wr_psrp_data_cb cb,
+                      void *payload, int *timed_out)
+{
+    wsman_binding *wb = wb_of(b);
+    *timed_out = 0;
+    if (!wb->shell)
+        return no_shell();
+    char id[37];
+    if (pid)
+        wr_guid_format(pid, 1, id);
+    recv_ctx c = {pid, cb, payload};
+    wr_shell_receive_args a = {
+        .streams = "stdout",
+        .command_id = pid ? id : NULL,
+        .timeout_ms = timeout_ms,
+        .cb = on_stream,
+        .payload = &c,
+    };
+    wr_receive_result res;
+    int rc = wr_shell_receive(wb->shell, &a, &res);
+    if (!rc)
+        *timed_out = res.timed_out;
+    return rc;
+}
+
+static int wb_stop(wr_psrp_binding *b, const wr_guid *pid)
+{
+    wsman_binding *wb = wb_of(b);
+    if (!wb->shell)
+        return no_shell();
+    char id[37];
+    wr_guid_format(pid, 1, id);
+    return wr_shell_signal(wb->shell, id, PS_SIGNAL_STOP);
+}
+
+static int wb_close_pipeline(wr_psrp_binding *b, const wr_guid *pid)
+{
+    wsman_binding *wb = wb_of(b);
+    if (!wb->shell)
+        return no_shell();
+    char id[37];
+    wr_guid_format(pid, 1, id);
+    return wr_shell_signal(wb->shell, id, WR_SIGNAL_TERMINATE);
+}
+
+static int wb_close_pool(wr_psrp_binding *b)
+{
+    wsman_binding *wb = wb_of(b);
+    if (!wb->shell)
+        return 0;
+    int rc = wr_shell_delete(wb->shell);
+    wr_shell_free(wb->shell);
+    wb->shell = NULL;
+    return rc;
+}
+
+static void wb_free(wr_psrp_binding *b)
+{
+    if (!b)
+        return;
+    wsman_binding *wb = wb_of(b);
+    wr_shell_free(wb->shell);
+    free(wb->resource_uri);
+    free(wb);
+}
+
+static const wr_psrp_binding_ops WSMAN_OPS = {
+    .name = "wsman",
+    .max_blob = wb_max_blob,
+    .open_pool = wb_open_pool,
+    .create_pipeline = wb_create_pipeline,
+    .send = wb_send,
+    .receive = wb_receive,
+    .stop = wb_stop,
+    .close_pipeline = wb_close_pipeline,
+    .close_pool = wb_close_pool,
+    .interrupt = NULL, /* the session's interrupt reaches the HTTP transport */
+    .free = wb_free,
+};
+
+int wr_psrp_binding_wsman_new(wr_psrp_binding **out, wr_wsman *ws, const char *config_name)
+{
+    *out = NULL;
+    if (!config_name || !*config_name || strpbrk(config_name, "/?#<>&\"' \t\r\n"))
+        return wr_error_set(WINRSH_EINVAL, WINRSH_ERRCLASS_INVALID,
+                            "invalid PowerShell configuration name '%.100s'",
+                            config_name ? config_name : "");
+    wsman_binding *wb = calloc(1, sizeof *wb);
+    if (!wb)
+        return oom();
+    wr_buf uri = WR_BUF_INIT;
+    if (wr_buf_printf(&uri, "%s%s", WR_PSRP_RESOURCE_PREFIX, config_name)) {
+        wr_buf_free(&uri);
+        free(wb);
+        return oom();
+    }
+    wb->resource_uri = (char *)wr_buf_detach(&uri, NULL);
+    wb->base.ops = &WSMAN_OPS;
+    wb->ws = ws;
+    *out = &wb->base;
+    return 0;
+}

@@ -1,0 +1,367 @@
+/*
+ * host.c: the client's PSHost as the server sees it: host calls
+ * (RUNSPACEPOOL_HOST_CALL 2.2.2.15, PIPELINE_HOST_CALL 2.2.2.27) and their
+ * responses (2.2.2.16, 2.2.2.28). Method ids and their parameters are
+ * MS-PSRP 2.2.3.17 (message.h has the enum):
+ *
+ *   +-------------------------+------------------+---------------------------+
+ *   | method (id)             | mp               | what we do                |
+ *   +-------------------------+------------------+---------------------------+
+ *   | Write1 (13)             | text             | host_write(OUT, no NL)    |
+ *   | Write2 (14)             | fg, bg, text     | host_write(OUT, no NL)    |
+ *   | WriteLine1/2/3 (15-17)  | - / text / fg,bg,| host_write(OUT, NL)       |
+ *   |                         | text             |                           |
+ *   | WriteErrorLine (18),    | text             | host_write(ERROR, DEBUG,  |
+ *   | Debug (19), Verbose (21)|                  | VERBOSE, WARNING; NL)     |
+ *   | Warning (22)            |                  |                           |
+ *   | WriteProgress (20)      | sourceId, record | the pipeline's progress   |
+ *   | SetShouldExit (6)       | exit code        | recorded (exit status)    |
+ *   | ReadLine (11)           | -                | host_read_line, else me   |
+ *   | RawUI getters (27-44)   | -                | the HostInfo we sent      |
+ *   | GetName/Version/        | -                | "winrsh", our version,    |
+ *   | InstanceId (1-3)        |                  | the pool id               |
+ *   | GetKeyAvailable (45),   | -                | false                     |
+ *   | GetIsRunspacePushed (54)|                  |                           |
+ *   | other value methods     |                  | host_call, else an error  |
+ *   |                         |                  | response (`me`)           |
+ *   | other void methods      |                  | nothing                   |
+ *   +-------------------------+------------------+---------------------------+
+ *
+ * Only methods that return a value get a response (PROTOCOL.md 4); the
+ * server blocks the calling script until it comes, so every such call is
+ * answered, with an error record when nothing better is possible. RawUI
+ * values are encoded as PowerShell's RemoteHostEncoder encodes structs: an
+ * object whose note properties are the struct's fields (Size: width,
+ * height; Coordinates: x, y), enums as their Int32.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "psrp/clixml.h"
+#include "psrp/records.h"
+#include "psrp/runspace.h"
+#include "winrsh/errors.h"
+
+#define READ_LINE_MAX 65536
+
+static int cb_result(int r)
+{
+    return r ? WINRSH_EUSER : 0;
+}
+
+static const winrsh_psobject *param(const wr_psrp_host_call *hc, size_t i)
+{
+    return winrsh_psobject_list_item(hc->params, i);
+}
+
+static const char *param_text(const wr_psrp_host_call *hc, size_t i, size_t *len)
+{
+    const winrsh_psobject *o = param(hc, i);
+    const char *t = o && winrsh_psobject_get_kind(o) != WINRSH_PSOBJ_NULL
+                        ? winrsh_psobject_text(o, len)
+                        : NULL;
+    if (!t) {
+        *len = 0;
+        return "";
+    }
+    return t;
+}
+
+static int host_write(winrsh_runspace *rs, winrsh_host_stream s, const wr_psrp_host_call *hc,
+                      size_t text_index, int newline)
+{
+    size_t len = 0;
+    const char *text = text_index == (size_t)-1 ? "" : param_text(hc, text_index, &len);
+    if (!rs->opts.host_write)
+        return 0;
+    return cb_result(rs->opts.host_write(s, text, len, newline, rs->opts.host_payload));
+}
+
+/* ---- values ---------------------------------------------------------------- */
+
+static int new_pair(winrsh_psobject **out, const char *n1, int32_t v1, const char *n2, int32_t v2)
+{
+    winrsh_psobject *o = NULL, *a = NULL, *b = NULL;
+    int rc = winrsh_psobject_new_object(&o, NULL);
+    if (!rc)
+        rc = winrsh_psobject_new_int32(&a, v1);
+    if (!rc) {
+        rc = winrsh_psobject_add_property(o, n1, a);
+        a = NULL;
+    }
+    if (!rc)
+        rc = winrsh_psobject_new_int32(&b, v2);
+    if (!rc) {
+        rc = winrsh_psobject_add_property(o, n2, b);
+        b = NULL;
+    }
+    winrsh_psobject_free(a);
+    winrsh_psobject_free(b);
+    if (rc) {
+        winrsh_psobject_free(o);
+        return rc;
+    }
+    *out = o;
+    return 0;
+}
+
+/* <tag>value</tag> parsed: for the primitive kinds without a constructor. */
+static int from_clixml(winrsh_psobject **out, const char *tag, const char *value)
+{
+    char xml[256];
+    snprintf(xml, sizeof xml, "<%s>%s</%s>", tag, value, tag);
+    return winrsh_psobject_from_clixml(out, xml, strlen(xml));
+}
+
+static int add_string_prop(winrsh_psobject *o, const char *name, const char *value)
+{
+    winrsh_psobject *v = NULL;
+    int rc = value ? winrsh_psobject_new_string(&v, value, strlen(value))
+                   : winrsh_psobject_new_null(&v);
+    if (!rc)
+        rc = winrsh_psobject_add_property(o, name, v);
+    else
+        winrsh_psobject_free(v);
+    return rc;
+}
+
+/* An ErrorRecord as ErrorRecord.FromPSObjectForRemoting reads it: every
+ * property it asks for must be present, even if $null. */
+static int new_error_record(winrsh_psobject **out, const char *message)
+{
+    static const char *const er_types[] = {"System.Management.Automation.ErrorRecord",
+                                           "System.Object", NULL};
+    static const char *const ex_types[] = {"System.Management.Automation.HostException",
+                                           "System.Exception", "System.Object", NULL};
+    winrsh_psobject *er = NULL, *ex = NULL, *v = NULL;
+    int rc = winrsh_psobject_new_object(&er, er_types);
+    if (!rc)
+        rc = winrsh_psobject_new_object(&ex, ex_types);
+    if (!rc)
+        rc = add_string_prop(ex, "Message", message);
+    if (!rc) {
+        rc = winrsh_psobject_add_property(er, "Exception", ex);
+        ex = NULL;
+    }
+    if (!rc)
+        rc = add_string_prop(er, "TargetObject", NULL);
+    if (!rc)
+        rc = add_string_prop(er, "FullyQualifiedErrorId", "HostFunctionNotImplemented");
+    if (!rc)
+        rc = add_string_prop(er, "InvocationInfo", NULL);
+    if (!rc && !(rc = winrsh_psobject_new_int32(&v, 0))) { /* NotSpecified */
+        rc = winrsh_psobject_add_property(er, "ErrorCategory_Category", v);
+        v = NULL;
+    }
+    if (!rc)
+        rc = add_string_prop(er, "ErrorCategory_Activity", "");
+    if (!rc)
+        rc = add_string_prop(er, "ErrorCategory_Reason", "HostException");
+    if (!rc)
+        rc = add_string_prop(er, "ErrorCategory_TargetName", "");
+    if (!rc)
+        rc = add_string_prop(er, "ErrorCategory_TargetType", "");
+    if (!rc)
+        rc = add_string_prop(er, "ErrorCategory_Message", "NotSpecified: (:) [], HostException");
+    if (!rc && !(rc = winrsh_psobject_new_bool(&v, 0))) {
+        rc = winrsh_psobject_add_property(er, "SerializeExtendedInfo", v);
+        v = NULL;
+    }
+    winrsh_psobject_free(ex);
+    winrsh_psobject_free(v);
+    if (rc) {
+        winrsh_psobject_free(er);
+        return rc;
+    }
+    *out = er;
+    return 0;
+}
+
+/* The default answer to a method that returns a value: 0 with *result, 1
+ * when there is none (an error response is sent). */
+static int default_value(winrsh_runspace *rs, const wr_psrp_host_call *hc,
+                         winrsh_psobject **result, char *why, size_t whylen)
+{
+    const wr_psrp_host_info *h = &rs->host;
+    switch (hc->method_id) {
+    case WR_PSRP_HOST_GET_NAME:
+        return winrsh_psobject_new_string(result, "winrsh", 6);
+    case WR_PSRP_HOST_GET_VERSION:
+        return from_clixml(result, "Version", WINRSH_VERSION);
+    case WR_PSRP_HOST_GET_INSTANCE_ID:
+        return from_clixml(result, "G", rs->id);
+    case WR_PSRP_HOST_READ_LINE: {
+        if (!rs->opts.host_read_line) {
+            snprintf(why, whylen, "winrsh has no input for Read-Host here (stdin is not a terminal)");
+            return 1;
+        }
+        char *buf = malloc(READ_LINE_MAX);
+        if (!buf)
+            return WINRSH_ENOMEM;
+        buf[0] = 0;
+        int r = rs->opts.host_read_line(buf, READ_LINE_MAX, rs->opts.host_payload);
+        buf[READ_LINE_MAX - 1] = 0;
+        int rc = r ? 1 : winrsh_psobject_new_string(result, buf, strlen(buf));
+        if (r)
+            snprintf(why, whylen, "no input is available for Read-Host");
+        free(buf);
+        return rc;
+    }
+    case WR_PSRP_HOST_GET_FOREGROUND_COLOR:
+        return winrsh_psobject_new_int32(result, h->foreground_color);
+    case WR_PSRP_HOST_GET_BACKGROUND_COLOR:
+        return winrsh_psobject_new_int32(result, h->background_color);
+    case WR_PSRP_HOST_GET_CURSOR_POSITION:
+        return new_pair(result, "x", h->cursor_x, "y", h->cursor_y);
+    case WR_PSRP_HOST_GET_WINDOW_POSITION:
+        return new_pair(result, "x", h->window_x, "y", h->window_y);
+    case WR_PSRP_HOST_GET_CURSOR_SIZE:
+        return winrsh_psobject_new_int32(result, h->cursor_size);
+    case WR_PSRP_HOST_GET_BUFFER_SIZE:
+        return new_pair(result, "width", h->buffer_width, "height", h->buffer_height);
+    case WR_PSRP_HOST_GET_WINDOW_SIZE:
+        return new_pair(result, "width", h->window_width, "height", h->window_height);
+    case WR_PSRP_HOST_GET_MAX_WINDOW_SIZE:
+        return new_pair(result, "width", h->max_window_width, "height", h->max_window_height);
+    case WR_PSRP_HOST_GET_MAX_PHYSICAL_WINDOW_SIZE:
+        return new_pair(result, "width", h->max_physical_width, "height",
+                        h->max_physical_height);
+    case WR_PSRP_HOST_GET_WINDOW_TITLE: {
+        const char *t = h->window_title ? h->window_title : "";
+        return winrsh_psobject_new_string(result, t, strlen(t));
+    }
+    case WR_PSRP_HOST_GET_KEY_AVAILABLE:
+    case WR_PSRP_HOST_GET_IS_RUNSPACE_PUSHED:
+        return winrsh_psobject_new_bool(result, 0);
+    default:
+        snprintf(why, whylen, "the winrsh host does not implement %s",
+                 hc->method_name ? hc->method_name : "this method");
+        return 1;
+    }
+}
+
+static int respond(winrsh_runspace *rs, winrsh_pipeline *p, const wr_psrp_host_call *hc,
+                   const winrsh_psobject *result, const winrsh_psobject *error)
+{
+    wr_buf xml = WR_BUF_INIT;
+    int rc = wr_psrp_build_host_response(&xml, hc->call_id, hc->method_id, result, error);
+    if (!rc)
+        rc = wr_rs_fragment(rs, p ? &p->pid : NULL,
+                            p ? WR_PSRP_PIPELINE_HOST_RESPONSE : WR_PSRP_RUNSPACEPOOL_HOST_RESPONSE,
+                            xml.data, xml.len, p ? &p->pr_q : &rs->pool_pr_q);
+    wr_buf_free(&xml);
+    return rc;
+}
+
+static int answer(winrsh_runspace *rs, winrsh_pipeline *p, const wr_psrp_host_call *hc)
+{
+    winrsh_psobject *result = NULL;
+    char why[256] = "";
+    int r = 1;
+    if (rs->opts.host_call) {
+        r = rs->opts.host_call(hc->method_id, hc->method_name ? hc->method_name : "", hc->params,
+                               &result, rs->opts.host_payload);
+        if (r < 0) {
+            winrsh_psobject_free(result);
+            result = NULL;
+            snprintf(why, sizeof why, "the winrsh host failed in %s",
+                     hc->method_name ? hc->method_name : "a host method");
+        }
+    }
+    if (r == 1) {
+        r = default_value(rs, hc, &result, why, sizeof why);
+        if (r < 0)
+            return r == WINRSH_ENOMEM ? wr_error_set(r, WINRSH_ERRCLASS_NOMEMORY, "out of memory")
+                                      : r;
+    }
+    int rc;
+    if (r == 0) {
+        rc = respond(rs, p, hc, result, NULL);
+    } else {
+        winrsh_psobject *er = NULL;
+        if (rs->tracer)
+            wr_tracef(rs->tracer, "psrp: host call %s answered with an error: %s",
+                      hc->method_name ? hc->method_name : "?", why);
+        rc = new_error_record(&er, why[0] ? why : "not supported by the winrsh host");
+        if (!rc)
+            rc = respond(rs, p, hc, NULL, er);
+        winrsh_psobject_free(er);
+    }
+    winrsh_psobject_free(result);
+    return rc;
+}
+
+static int write_progress(winrsh_pipeline *p, const wr_psrp_host_call *hc)
+{
+    if (!p || !p->opts.progress)
+        return 0;
+    wr_psrp_progress pr;
+    if (wr_psrp_progress_read(param(hc, 1), &pr)) {
+        winrsh_error_clear();
+        return 0;
+    }
+    winrsh_progress pub = {
+        .activity = pr.activity,
+        .status = pr.status,
+        .current_operation = pr.current_operation,
+        .activity_id = pr.activity_id,
+        .parent_activity_id = pr.parent_activity_id,
+        .percent_complete = pr.percent_complete,
+        .seconds_remaining = pr.seconds_remaining,
+        .completed = pr.type == 1,
+    };
+    return cb_result(p->opts.progress(&pub, p->opts.payload));
+}
+
+int wr_host_dispatch(winrsh_runspace *rs, winrsh_pipeline *p, const winrsh_psobject *call)
+{
+    wr_psrp_host_call hc;
+    int rc = wr_psrp_host_call_read(call, &hc);
+    if (rc)
+        return rc;
+    if (rs->tracer && rs->tracer->level >= 2)
+        wr_tracef(rs->tracer, "psrp: host call %s (%d)", hc.method_name ? hc.method_name : "?",
+                  (int)hc.method_id);
+    switch (hc.method_id) {
+    case WR_PSRP_HOST_WRITE1:
+        return host_write(rs, WINRSH_HOST_OUTPUT, &hc, 0, 0);
+    case WR_PSRP_HOST_WRITE2:
+        return host_write(rs, WINRSH_HOST_OUTPUT, &hc, 2, 0);
+    case WR_PSRP_HOST_WRITE_LINE1:
+        return host_write(rs, WINRSH_HOST_OUTPUT, &hc, (size_t)-1, 1);
+    case WR_PSRP_HOST_WRITE_LINE2:
+        return host_write(rs, WINRSH_HOST_OUTPUT, &hc, 0, 1);
+    case WR_PSRP_HOST_WRITE_LINE3:
+        return host_write(rs, WINRSH_HOST_OUTPUT, &hc, 2, 1);
+    case WR_PSRP_HOST_WRITE_ERROR_LINE:
+        return host_write(rs, WINRSH_HOST_ERROR, &hc, 0, 1);
+    case WR_PSRP_HOST_WRITE_DEBUG_LINE:
+        return host_write(rs, WINRSH_HOST_DEBUG, &hc, 0, 1);
+    case WR_PSRP_HOST_WRITE_VERBOSE_LINE:
+        return host_write(rs, WINRSH_HOST_VERBOSE, &hc, 0, 1);
+    case WR_PSRP_HOST_WRITE_WARNING_LINE:
+        return host_write(rs, WINRSH_HOST_WARNING, &hc, 0, 1);
+    case WR_PSRP_HOST_WRITE_PROGRESS:
+        return write_progress(p, &hc);
+    case WR_PSRP_HOST_SET_SHOULD_EXIT: {
+        int32_t code = 0;
+        const winrsh_psobject *c = param(&hc, 0);
+        if (!c || winrsh_psobject_get_int32(c, &code))
+            code = 0;
+        if (p) {
+            p->have_exit = 1;
+            p->exit_code = code;
+        }
+        if (rs->tracer)
+            wr_tracef(rs->tracer, "psrp: SetShouldExit(%d)", (int)code);
+        return 0;
+    }
+    default:
+        break;
+    }
+    if (!wr_psrp_host_method_returns(hc.method_id))
+        return 0; /* void: nothing to answer */
+    return answer(rs, p, &hc);
+}

@@ -1,0 +1,135 @@
+/*
+ * runspace.h: the transport-agnostic PSRP engine behind
+ * include/winrsh/runspace.h: a runspace pool (MS-PSRP 3.1.4.1, 3.2.4.1)
+ * and its pipelines (3.1.4.3), talking to the server through a
+ * wr_psrp_binding (psrp/binding.h). Shared by runspace.c (pool, sending,
+ * receiving, dispatch), pipeline.c (pipelines) and host.c (host calls).
+ *
+ * Flow of one pool:
+ *
+ *   client                                  server
+ *   SESSION_CAPABILITY + INIT_RUNSPACEPOOL ->          (binding open_pool)
+ *                                        <- SESSION_CAPABILITY
+ *                                        <- APPLICATION_PRIVATE_DATA
+ *                                        <- RUNSPACEPOOL_STATE Opened | Broken
+ *   CREATE_PIPELINE                      ->          (binding create_pipeline)
+ *   PIPELINE_INPUT... END_OF_PIPELINE_INPUT ->       (binding send)
+ *                                        <- PIPELINE_OUTPUT, ERROR_RECORD, ...
+ *                                        <- PIPELINE_HOST_CALL
+ *   PIPELINE_HOST_RESPONSE               ->          (binding send, prompt_response)
+ *                                        <- PIPELINE_STATE Completed | Failed | Stopped
+ *
+ * Received messages are routed by type: pool types (0x0001xxxx, 0x0002xxxx)
+ * to the pool; pipeline types (0x0004xxxx) to the pipeline the binding
+ * names (over WS-Man: the CommandId of the Receive), else to the one whose
+ * PID the header carries. Over WinRM the server echoes whatever PID bytes
+ * the client sent (PROTOCOL.md 4, GUID layout), so the header is only the
+ * fallback and is matched in both byte orders.
+ */
+#ifndef WR_PSRP_RUNSPACE_H
+#define WR_PSRP_RUNSPACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/guid.h"
+#include "common/trace.h"
+#include "psrp/binding.h"
+#include "psrp/fragment.h"
+#include "psrp/message.h"
+#include "winrsh/runspace.h"
+
+/* One argument of a command being described. */
+typedef struct wr_pl_arg {
+    char *name;             /* NULL: positional */
+    winrsh_psobject *value; /* a reference; NULL: $null */
+} wr_pl_arg;
+
+typedef struct wr_pl_cmd {
+    char *text; /* name, or script */
+    int is_script;
+    int merge_errors;
+    wr_pl_arg *args;
+    size_t nargs, cap;
+} wr_pl_cmd;
+
+struct winrsh_pipeline {
+    winrsh_runspace *rs;
+    winrsh_pipeline *next; /* in rs->pipelines */
+    wr_guid pid;
+    char id[37];
+    winrsh_pipeline_options opts;
+    wr_pl_cmd *cmds;
+    size_t ncmds, cap;
+    int state;       /* PSInvocationState */
+    int invoked;     /* CREATE_PIPELINE sent */
+    int stop_sent;   /* the stop signal went out */
+    int input_ended; /* END_OF_PIPELINE_INPUT queued or sent */
+    int released;    /* close_pipeline (terminate) done */
+    wr_buf input_q;  /* fragments of queued PIPELINE_INPUT */
+    wr_buf pr_q;     /* fragments of queued PIPELINE_HOST_RESPONSE */
+    int have_exit;
+    int exit_code;
+    size_t errors;
+    winrsh_psobject *failure; /* ExceptionAsErrorRecord of Failed */
+};
+
+struct winrsh_runspace {
+    winrsh_session *session; /* borrowed; NULL in engine tests */
+    wr_psrp_binding *binding;
+    const wr_tracer *tracer; /* borrowed, may be NULL */
+    wr_guid rpid;
+    char id[37];
+    wr_psrp_fragmenter frag;
+    wr_psrp_defrag defrag;
+    int state; /* RunspacePoolState */
+    int closed;
+    winrsh_runspace_options opts; /* strings point at the copies below */
+    char *config_name;
+    char *window_title;
+    wr_psrp_host_info host;
+    winrsh_psobject *capability;   /* the server's SESSION_CAPABILITY */
+    winrsh_psobject *private_doc;  /* the APPLICATION_PRIVATE_DATA message */
+    const winrsh_psobject *private_data;
+    char *broken_reason; /* text of the Broken state's error */
+    winrsh_pipeline *pipelines;
+    /* While a binding receive runs: */
+    const wr_guid *cur_pid; /* what the binding says the data is for */
+    int stop_rc;            /* a callback asked to stop (WINRSH_EUSER) or failed */
+    int key_requested;      /* PUBLIC_KEY_REQUEST seen */
+    wr_buf pool_pr_q;       /* queued RUNSPACEPOOL_HOST_RESPONSE fragments */
+};
+
+/* winrsh_runspace_open() on a given binding (taken over, freed with the
+ * runspace even on failure) and, for tests, a fixed RPID (NULL: random). */
+int wr_runspace_open_binding(winrsh_runspace **out, wr_psrp_binding *binding,
+                             winrsh_session *session, const winrsh_runspace_options *opts,
+                             const wr_guid *rpid);
+
+/* Fix the PID of a pipeline before it is invoked (tests). */
+void wr_pipeline_set_id(winrsh_pipeline *p, const wr_guid *pid);
+
+/* Build a message for the server and fragment it onto `out`. */
+int wr_rs_fragment(winrsh_runspace *rs, const wr_guid *pid, uint32_t type, const void *xml,
+                   size_t len, wr_buf *out);
+/* Build, fragment and send one message now. */
+int wr_rs_send(winrsh_runspace *rs, const wr_guid *pid, uint32_t type, const void *xml,
+               size_t len, int prompt_response);
+/* Send queued host responses (pool and all pipelines). */
+int wr_rs_flush_responses(winrsh_runspace *rs);
+/* One binding receive for `p` (NULL: the pool); dispatches everything. */
+int wr_rs_receive(winrsh_runspace *rs, winrsh_pipeline *p, long timeout_ms);
+
+/* Dispatch a parsed pipeline message (pipeline.c). */
+int wr_pipeline_dispatch(winrsh_pipeline *p, uint32_t type, const winrsh_psobject *o);
+/* A pipeline reached a final state in the pool's view (Broken pool). */
+void wr_pipeline_abandon(winrsh_pipeline *p);
+
+/* Handle a host call; p NULL for RUNSPACEPOOL_HOST_CALL (host.c). */
+int wr_host_dispatch(winrsh_runspace *rs, winrsh_pipeline *p, const winrsh_psobject *call);
+
+/* The text of an error record as PowerShell renders it (heap, or NULL). */
+char *wr_error_record_text(const winrsh_psobject *record);
+
+#endif

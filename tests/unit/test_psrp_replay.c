@@ -1,0 +1,1052 @@
+/*
+ * test_psrp_replay.c: the PSRP engine and its WS-Man binding (psrp/runspace.c,
+ * pipeline.c, host.c, binding_wsman.c) replaying real recorded Windows
+ * sessions (tests/fixtures/pypsrp/responses/test_psrp_*.yml) through the
+ * public API, with a fake transport under the WS-Man layer.
+ *
+ * The fake answers each of our requests with the recorded reply to the same
+ * kind of request (Create, pool Receive, Command, the k-th command's
+ * Receive, Send, Delete; Signal is synthesized since pypsrp sent none), after
+ * mapping the recorded ShellId and CommandIds onto ours and putting our
+ * a:MessageID into a:RelatesTo. The PSRP payloads are left as recorded, so
+ * their headers carry pypsrp's ids: the engine routes by the Receive's
+ * CommandId, as it must over WinRM.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cmocka.h>
+
+#include "common/base64.h"
+#include "common/buf.h"
+#include "common/error.h"
+#include "psrp/binding.h"
+#include "psrp/fragment.h"
+#include "psrp/message.h"
+#include "psrp/runspace.h"
+#include "winrsh/winrsh.h"
+#include "wsman/ns.h"
+#include "wsman/session_internal.h"
+
+/* ---- the recording --------------------------------------------------------- */
+
+typedef struct rec_pair {
+    char *request;
+    char *response;
+    int fault;
+} rec_pair;
+
+typedef struct rec {
+    rec_pair pairs[128];
+    size_t n;
+    char shell_id[64];
+    char command_ids[8][64];
+    size_t ncommands;
+} rec;
+
+static char *unquote(const char *v, size_t len)
+{
+    char *out = malloc(len + 1);
+    assert_non_null(out);
+    if (len >= 2 && v[0] == '\'' && v[len - 1] == '\'') {
+        size_t o = 0;
+        for (size_t i = 1; i + 1 < len; i++) {
+            out[o++] = v[i];
+            if (v[i] == '\'' && v[i + 1] == '\'')
+                i++;
+        }
+        out[o] = 0;
+    } else {
+        memcpy(out, v, len);
+        out[len] = 0;
+    }
+    return out;
+}
+
+static void attr_value(const char *text, const char *attr, char *out, size_t size)
+{
+    out[0] = 0;
+    const char *p = strstr(text, attr);
+    if (!p)
+        return;
+    p += strlen(attr);
+    size_t n = strcspn(p, "\"");
+    if (n >= size)
+        n = size - 1;
+    memcpy(out, p, n);
+    out[n] = 0;
+}
+
+/* "- request: " / "  response: " records, continued by lines starting with
+ * four spaces (YAML folds long plain scalars there, with one space). */
+static void rec_load_file(rec *r, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/pypsrp/responses/%s", WINRSH_FIXTURES, name);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    memset(r, 0, sizeof *r);
+    wr_buf cur = WR_BUF_INIT;
+    int kind = 0; /* 1 request, 2 response */
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    for (;;) {
+        got = getline(&line, &cap, f);
+        int is_req = got > 0 && strncmp(line, "- request: ", 11) == 0;
+        int is_rsp = got > 0 && strncmp(line, "  response: ", 12) == 0;
+        int is_cont = got > 0 && kind && strncmp(line, "    ", 4) == 0;
+        if (got > 0 && line[got - 1] == '\n')
+            line[--got] = 0;
+        if (is_cont) {
+            const char *s = line;
+            while (*s == ' ')
+                s++;
+            wr_buf_putc(&cur, ' ');
+            wr_buf_puts(&cur, s);
+            continue;
+        }
+        if (kind) {
+            char *v = unquote(wr_buf_cstr(&cur), cur.len);
+            if (kind == 1) {
+                assert_true(r->n < 128);
+                r->pairs[r->n++].request = v;
+            } else {
+                assert_true(r->n > 0);
+                r->pairs[r->n - 1].response = v;
+                r->pairs[r->n - 1].fault = strstr(v, ":Fault>") != NULL;
+            }
+            wr_buf_clear(&cur);
+            kind = 0;
+        }
+        if (got < 0)
+            break;
+        if (is_req) {
+            kind = 1;
+            wr_buf_puts(&cur, line + 11);
+        } else if (is_rsp) {
+            kind = 2;
+            wr_buf_puts(&cur, line + 12);
+        }
+    }
+    free(line);
+    wr_buf_free(&cur);
+    fclose(f);
+    for (size_t i = 0; i < r->n; i++) {
+        const char *q = r->pairs[i].request;
+        if (strstr(q, "transfer/Create<") && !r->shell_id[0])
+            attr_value(q, "<rsp:Shell ShellId=\"", r->shell_id, sizeof r->shell_id);
+        if (strstr(q, "shell/Command<") && r->ncommands < 8)
+            attr_value(q, "<rsp:CommandLine CommandId=\"", r->command_ids[r->ncommands++], 64);
+    }
+    assert_true(r->shell_id[0] != 0);
+}
+
+static void rec_release(rec *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->pairs[i].request);
+        free(r->pairs[i].response);
+    }
+}
+
+/* ---- the fake transport ------------------------------------------------------ */
+
+/* What a request is: action + which command (-1 none). */
+typedef struct req_kind {
+    char action[32];
+    int command; /* index among the commands, -1 for the pool/shell */
+} req_kind;
+
+typedef struct fake {
+    rec *r;
+    size_t used[128]; /* recorded pairs already served */
+    char our_shell[64];
+    char our_commands[8][64];
+    size_t nours;
+    /* What we sent, for checks. */
+    wr_buf requests[256];
+    req_kind kinds[256];
+    size_t nrequests;
+} fake;
+
+static void action_of(const char *xml, char *out, size_t size)
+{
+    out[0] = 0;
+    const char *a = strstr(xml, "Action");
+    if (!a)
+        return;
+    a = strchr(a, '>');
+    if (!a)
+        return;
+    a++;
+    size_t n = strcspn(a, "<");
+    const char *slash = a + n;
+    while (slash > a && slash[-1] != '/')
+        slash--;
+    size_t m = (size_t)(a + n - slash);
+    if (m >= size)
+        m = size - 1;
+    memcpy(out, slash, m);
+    out[m] = 0;
+}
+
+/* Case-insensitive strstr (strcasestr is a GNU extension). */
+static const char *ci_strstr(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *hay; hay++)
+        if (strncasecmp(hay, needle, n) == 0)
+            return hay;
+    return NULL;
+}
+
+static int command_index(char ids[][64], size_t n, const char *xml)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ids[i][0] && ci_strstr(xml, ids[i]))
+            return (int)i;
+    return -1;
+}
+
+static void replace_all(wr_buf *out, const char *in, const char *from, const char *to)
+{
+    size_t flen = strlen(from);
+    const char *p = in;
+    for (;;) {
+        const char *hit = flen ? ci_strstr(p, from) : NULL;
+        if (!hit) {
+            wr_buf_puts(out, p);
+            return;
+        }
+        wr_buf_append(out, p, (size_t)(hit - p));
+        wr_buf_puts(out, to);
+        p = hit + flen;
+    }
+}
+
+static const char SIGNAL_OK[] =
+    "<s:Envelope xmlns:s=\"" WR_NS_SOAP "\" xmlns:a=\"" WR_NS_ADDRESSING "\" xmlns:rsp=\"" WR_NS_SHELL
+    "\"><s:Header><a:Action>" WR_NS_SHELL "/SignalResponse</a:Action><a:RelatesTo>x</a:RelatesTo>"
+    "</s:Header><s:Body><rsp:SignalResponse/></s:Body></s:Envelope>";
+static const char SEND_OK[] =
+    "<s:Envelope xmlns:s=\"" WR_NS_SOAP "\" xmlns:a=\"" WR_NS_ADDRESSING "\" xmlns:rsp=\"" WR_NS_SHELL
+    "\"><s:Header><a:Action>" WR_NS_SHELL "/SendResponse</a:Action><a:RelatesTo>x</a:RelatesTo>"
+    "</s:Header><s:Body><rsp:SendResponse/></s:Body></s:Envelope>";
+
+static int fake_post(void *ctx, const char *body, size_t len, long timeout_ms, wr_buf *resp,
+                     long *status)
+{
+    (void)timeout_ms;
+    fake *f = ctx;
+    assert_true(f->nrequests < 256);
+    wr_buf *req = &f->requests[f->nrequests];
+    memset(req, 0, sizeof *req);
+    wr_buf_append(req, body, len);
+    const char *q = wr_buf_cstr(req);
+    req_kind k;
+    action_of(q, k.action, sizeof k.action);
+    if (strcmp(k.action, "Create") == 0)
+        attr_value(q, "<rsp:Shell ShellId=\"", f->our_shell, sizeof f->our_shell);
+    if (strcmp(k.action, "Command") == 0 && f->nours < 8)
+        attr_value(q, "<rsp:CommandLine CommandId=\"", f->our_commands[f->nours++], 64);
+    k.command = command_index(f->our_commands, f->nours, q);
+    f->kinds[f->nrequests++] = k;
+
+    /* The first recorded pair of the same kind not served yet. */
+    const char *recorded = NULL;
+    int fault = 0;
+    for (size_t i = 0; i < f->r->n && !recorded; i++) {
+        if (f->used[i])
+            continue;
+        req_kind rk;
+        action_of(f->r->pairs[i].request, rk.action, sizeof rk.action);
+        rk.command = command_index(f->r->command_ids, f->r->ncommands, f->r->pairs[i].request);
+        if (strcmp(rk.action, k.action) != 0 || rk.command != k.command)
+            continue;
+        /* A pool-level Send of pypsrp's (its PUBLIC_KEY) is not ours. */
+        f->used[i] = 1;
+        recorded = f->r->pairs[i].response;
+        fault = f->r->pairs[i].fault;
+    }
+    if (!recorded) {
+        if (strcmp(k.action, "Signal") == 0)
+            recorded = SIGNAL_OK;
+        else if (strcmp(k.action, "Send") == 0)
+            recorded = SEND_OK;
+        else
+            fail_msg("no recorded reply for a %s (command %d)", k.action, k.command);
+    }
+    *status = fault ? 500 : 200;
+
+    /* Map the recorded ids onto ours. */
+    wr_buf a = WR_BUF_INIT, b = WR_BUF_INIT;
+    replace_all(&a, recorded, f->r->shell_id, f->our_shell);
+    for (size_t i = 0; i < f->r->ncommands && i < f->nours; i++) {
+        wr_buf_clear(&b);
+        replace_all(&b, wr_buf_cstr(&a), f->r->command_ids[i], f->our_commands[i]);
+        wr_buf_clear(&a);
+        wr_buf_puts(&a, wr_buf_cstr(&b));
+    }
+    const char *r = wr_buf_cstr(&a);
+    const char *id = strstr(q, "<a:MessageID>");
+    const char *rel = strstr(r, "RelatesTo>");
+    int rc;
+    if (!id || !rel) {
+        rc = wr_buf_puts(resp, r);
+    } else {
+        id += strlen("<a:MessageID>");
+        size_t idlen = strcspn(id, "<");
+        rel += strlen("RelatesTo>");
+        size_t old = strcspn(rel, "<");
+        wr_buf_append(resp, r, (size_t)(rel - r));
+        wr_buf_append(resp, id, idlen);
+        rc = wr_buf_puts(resp, rel + old);
+    }
+    wr_buf_free(&a);
+    wr_buf_free(&b);
+    return rc;
+}
+
+static void fake_free(fake *f)
+{
+    for (size_t i = 0; i < f->nrequests; i++)
+        wr_buf_free(&f->requests[i]);
+}
+
+static size_t count_requests(const fake *f, const char *action)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < f->nrequests; i++)
+        n += strcmp(f->kinds[i].action, action) == 0;
+    return n;
+}
+
+static const char *find_request(const fake *f, const char *action, size_t nth)
+{
+    for (size_t i = 0; i < f->nrequests; i++)
+        if (strcmp(f->kinds[i].action, action) == 0 && nth-- == 0)
+            return wr_buf_cstr(&f->requests[i]);
+    return NULL;
+}
+
+/* ---- what the callbacks saw ---------------------------------------------- */
+
+typedef struct seen {
+    char *outputs[32];
+    int output_kinds[32];
+    size_t noutputs;
+    wr_buf errors;
+    size_t nerrors, nterminating;
+    wr_buf messages; /* "D:text\n" etc. */
+    size_t nprogress;
+    wr_buf host;
+} seen;
+
+static int on_output(const winrsh_psobject *o, void *payload)
+{
+    seen *s = payload;
+    assert_true(s->noutputs < 32);
+    const char *t = winrsh_psobject_text(o, NULL);
+    s->output_kinds[s->noutputs] = (int)winrsh_psobject_get_kind(o);
+    s->outputs[s->noutputs++] = strdup(t ? t : "(null)");
+    return 0;
+}
+
+static int on_error(const winrsh_psobject *r, const char *text, int terminating, void *payload)
+{
+    (void)r;
+    seen *s = payload;
+    s->nerrors++;
+    s->nterminating += terminating != 0;
+    wr_buf_puts(&s->errors, text);
+    return 0;
+}
+
+static int on_message(winrsh_ps_stream stream, const char *text, const winrsh_psobject *record,
+                      unsigned int flags, void *payload)
+{
+    (void)record;
+    (void)flags;
+    seen *s = payload;
+    wr_buf_printf(&s->messages, "%d:%s\n", (int)stream, text);
+    return 0;
+}
+
+static int on_progress(const winrsh_progress *p, void *payload)
+{
+    seen *s = payload;
+    assert_non_null(p->activity);
+    s->nprogress++;
+    return 0;
+}
+
+static int on_host_write(winrsh_host_stream stream, const char *text, size_t len, int newline,
+                         void *payload)
+{
+    seen *s = payload;
+    wr_buf_printf(&s->host, "%d:", (int)stream);
+    wr_buf_append(&s->host, text, len);
+    if (newline)
+        wr_buf_putc(&s->host, '\n');
+    return 0;
+}
+
+static void seen_free(seen *s)
+{
+    for (size_t i = 0; i < s->noutputs; i++)
+        free(s->outputs[i]);
+    wr_buf_free(&s->errors);
+    wr_buf_free(&s->messages);
+    wr_buf_free(&s->host);
+}
+
+/* ---- the harness ------------------------------------------------------------ */
+
+typedef struct replay {
+    rec r;
+    fake f;
+    winrsh_session *session;
+    winrsh_runspace *rs;
+    seen s;
+} replay;
+
+static void replay_open(replay *t, const char *name)
+{
+    memset(t, 0, sizeof *t);
+    rec_load_file(&t->r, name);
+    t->f.r = &t->r;
+    winrsh_session_options so;
+    assert_int_equal(winrsh_session_options_init(&so, WINRSH_SESSION_OPTIONS_VERSION), 0);
+    so.user = "vagrant";
+    so.password = "vagrant";
+    assert_int_equal(wr_session_open_with(&t->session, "http://127.0.0.1:5985", &so, fake_post,
+                                          &t->f),
+                     0);
+    winrsh_runspace_options ro;
+    assert_int_equal(winrsh_runspace_options_init(&ro, WINRSH_RUNSPACE_OPTIONS_VERSION), 0);
+    ro.width = 100;
+    ro.host_write = on_host_write;
+    ro.host_payload = &t->s;
+    int rc = winrsh_runspace_open(&t->rs, t->session, &ro);
+    if (rc)
+        fail_msg("open: %s", winrsh_error_last()->message);
+    assert_int_equal(winrsh_runspace_get_state(t->rs), WINRSH_RUNSPACE_OPENED);
+}
+
+static winrsh_pipeline *replay_pipeline(replay *t, int input)
+{
+    winrsh_pipeline_options po;
+    assert_int_equal(winrsh_pipeline_options_init(&po, WINRSH_PIPELINE_OPTIONS_VERSION), 0);
+    po.input = input;
+    po.output = on_output;
+    po.error = on_error;
+    po.message = on_message;
+    po.progress = on_progress;
+    po.payload = &t->s;
+    winrsh_pipeline *p = NULL;
+    assert_int_equal(winrsh_pipeline_new(&p, t->rs, &po), 0);
+    return p;
+}
+
+static void replay_close(replay *t)
+{
+    winrsh_runspace_free(t->rs);
+    /* The pool was deleted. */
+    assert_int_equal(count_requests(&t->f, "Delete"), 1);
+    winrsh_session_free(t->session);
+    fake_free(&t->f);
+    rec_release(&t->r);
+    seen_free(&t->s);
+}
+
+/* ---- the tests ------------------------------------------------------------------- */
+
+static void test_open_runspace(void **state)
+{
+    (void)state;
+    replay t;
+    replay_open(&t, "test_psrp_open_runspace.yml");
+    /* Create as PROTOCOL.md 4 says. */
+    const char *create = find_request(&t.f, "Create", 0);
+    assert_non_null(create);
+    assert_non_null(strstr(create, "http://schemas.microsoft.com/powershell/Microsoft.PowerShell"));
+    assert_non_null(strstr(create, "Name=\"protocolversion\""));
+    assert_non_null(strstr(create, "MustComply=\"true\""));
+    assert_non_null(strstr(create, ">2.3</w:Option>"));
+    assert_non_null(strstr(create, "<rsp:InputStreams>stdin pr</rsp:InputStreams>"));
+    assert_non_null(strstr(create, "<rsp:OutputStreams>stdout</rsp:OutputStreams>"));
+    assert_non_null(strstr(create, "<creationXml xmlns=\"http://schemas.microsoft.com/powershell\">"));
+    char sid[64];
+    attr_value(create, "ShellId=\"", sid, sizeof sid);
+    assert_string_equal(sid, winrsh_runspace_id(t.rs));
+    for (const char *c = sid; *c; c++)
+        assert_false(*c >= 'a' && *c <= 'f'); /* upper case */
+
+    /* The creationXml holds SESSION_CAPABILITY and INIT_RUNSPACEPOOL with
+     * a real host of our width. */
+    const char *b64 = strstr(create, "<creationXml");
+    b64 = strchr(b64, '>') + 1;
+    wr_buf bin = WR_BUF_INIT;
+    assert_int_equal(wr_base64_decode(&bin, b64, strcspn(b64, "<")), 0);
+    wr_psrp_fragment f1, f2;
+    size_t u1, u2;
+    assert_int_equal(wr_psrp_fragment_read(&f1, bin.data, bin.len, &u1), 0);
+    assert_int_equal(wr_psrp_fragment_read(&f2, bin.data + u1, bin.len - u1, &u2), 0);
+    assert_int_equal(u1 + u2, bin.len);
+    wr_psrp_message m1, m2;
+    assert_int_equal(wr_psrp_message_parse(&m1, f1.blob, f1.blob_len), 0);
+    assert_int_equal(wr_psrp_message_parse(&m2, f2.blob, f2.blob_len), 0);
+    assert_int_equal(m1.type, WR_PSRP_SESSION_CAPABILITY);
+    assert_int_equal(m2.type, WR_PSRP_INIT_RUNSPACEPOOL);
+    winrsh_psobject *init = NULL;
+    assert_int_equal(winrsh_psobject_from_clixml(&init, m2.data, m2.len), 0);
+    int b = 1;
+    assert_int_equal(winrsh_psobject_get_bool(winrsh_psobject_path(init, "HostInfo._isHostNull"), &b),
+                     0);
+    assert_int_equal(b, 0);
+    winrsh_psobject_free(init);
+    wr_buf_free(&bin);
+
+    /* Two pool Receives: capability + private data, then Opened. */
+    assert_int_equal(count_requests(&t.f, "Receive"), 2);
+    const winrsh_psobject *pd = winrsh_runspace_private_data(t.rs);
+    assert_non_null(pd);
+    assert_non_null(winrsh_psobject_dict_get(pd, "PSVersionTable"));
+    replay_close(&t);
+}
+
+static void test_multiple_commands(void **state)
+{
+    (void)state;
+    replay t;
+    replay_open(&t, "test_psrp_multiple_commands.yml");
+    winrsh_pipeline *p = replay_pipeline(&t, 0);
+    assert_int_equal(winrsh_pipeline_add_script(p, "whatever pypsrp ran"), 0);
+    assert_int_equal(winrsh_pipeline_invoke(p), 0);
+    assert_int_equal(winrsh_pipeline_get_state(p), WINRSH_PIPELINE_RUNNING);
+
+    /* The Command: empty rsp:Command, CommandId = PID, the first fragment. */
+    const char *cmd = find_request(&t.f, "Command", 0);
+    char cid[64];
+    attr_value(cmd, "CommandId=\"", cid, sizeof cid);
+    assert_string_equal(cid, winrsh_pipeline_id(p));
+    assert_non_null(strstr(cmd, "<rsp:Command></rsp:Command><rsp:Arguments>"));
+
+    assert_int_equal(winrsh_pipeline_wait(p), 0);
+    assert_int_equal(winrsh_pipeline_get_state(p), WINRSH_PIPELINE_COMPLETED);
+    assert_int_equal(t.s.noutputs, 7);
+    assert_string_equal(t.s.outputs[0], "Hello World");
+    assert_int_equal(t.s.output_kinds[1], WINRSH_PSOBJ_SECURESTRING);
+    assert_string_equal(t.s.outputs[2], "\xE3\x81\x93\xE3\x82\x93\xE3\x81\xAB\xE3\x81\xA1\xE3\x81\xAF"
+                                        " - actual_x000A_string\nnewline: \xF0\x90\x90\xB7");
+    assert_string_equal(t.s.outputs[3], "hi\"");
+    assert_string_equal(t.s.outputs[4], "win-nnmu24vvkj0\\vagrant");
+    assert_string_equal(t.s.outputs[5], "123");
+    assert_int_equal(t.s.output_kinds[5], WINRSH_PSOBJ_INT32);
+    assert_string_equal(t.s.outputs[6], "winrm");
+    assert_int_equal(winrsh_pipeline_error_count(p), 0);
+    int code = -1;
+    assert_int_equal(winrsh_pipeline_exit_code(p, &code), 0);
+    winrsh_pipeline_free(p);
+    /* Released with Signal terminate. */
+    assert_int_equal(count_requests(&t.f, "Signal"), 1);
+    const char *sig = find_request(&t.f, "Signal", 0);
+    assert_non_null(strstr(sig, WR_SIGNAL_TERMINATE));
+    assert_non_null(strstr(sig, cid));
+    replay_close(&t);
+}
+
+static void test_long_running_timed_out(void **state)
+{
+    (void)state;
+    replay t;
+    replay_open(&t, "test_psrp_long_running_cmdlet.yml");
+    winrsh_pipeline *p = replay_pipeline(&t, 0);
+    assert_int_equal(winrsh_pipeline_add_script(p, "Start-Sleep 20; 'hi'"), 0);
+    assert_int_equal(winrsh_pipeline_invoke(p), 0);
+    /* Two w:TimedOut faults are not errors, just "nothing yet". */
+    int done = 1;
+    assert_int_equal(winrsh_pipeline_receive(p, 0, &done), 0);
+    assert_int_equal(done, 0);
+    assert_int_equal(winrsh_pipeline_receive(p, 0, &done), 0);
+    assert_int_equal(done, 0);
+    assert_int_equal(t.s.noutputs, 0);
+    assert_int_equal(winrsh_pipeline_receive(p, 0, &done), 0);
+    assert_int_equal(done, 1);
+    assert_int_equal(t.s.noutputs, 1);
+    assert_string_equal(t.s.outputs[0], "hi");
+    assert_int_equal(winrsh_pipeline_get_state(p), WINRSH_PIPELINE_COMPLETED);
+    /* A finished pipeline: receive again is a no-op. */
+    assert_int_equal(winrsh_pipeline_receive(p, 0, &done), 0);
+    assert_int_equal(done, 1);
+    winrsh_pipeline_free(p);
+    replay_close(&t);
+}
+
+static void test_error_failed(void **state)
+{
+    (void)state;
+    replay t;
+    replay_open(&t, "test_psrp_error_failed.yml");
+    winrsh_pipeline *p = replay_pipeline(&t, 0);
+    assert_int_equal(winrsh_pipeline_add_script(p, "'before'; Write-Error error -EA Stop"), 0);
+    assert_int_equal(winrsh_pipeline_invoke(p), 0);
+    assert_int_equal(winrsh_pipeline_wait(p), 0);
+    assert_int_equal(winrsh_pipeline_get_state(p), WINRSH_PIPELINE_FAILED);
+    assert_int_equal(t.s.noutputs, 1);
+    assert_string_equal(t.s.outputs[0], "before");
+    assert_int_equal(t.s.nprogress, 1);
+    assert_int_equal(t.s.nerrors, 1);
+    assert_int_equal(t.s.nterminating, 1);
+    assert_int_equal(winrsh_pipeline_error_count(p), 1);
+    assert_non_null(winrsh_pipeline_failure(p));
+    /* Rendered as PowerShell does: the message, then the details. */
+    const char *e = wr_buf_cstr(&t.s.errors);
+    assert_non_null(strstr(e, "error"));
+    assert_non_null(strstr(e, "FullyQualifiedErrorId"));
+    winrsh_pipeline_free(p);
+    replay_close(&t);
+}
+
+static void test_pshost_set_should_exit(void **state)
+{
+    (void)state;
+    replay t;
+    replay_open(&t, "test_psrp_pshost_methods.yml");
+    winrsh_pipeline *p = replay_pipeline(&t, 0);
+    assert_int_equal(winrsh_pipeline_add_script(p, "$host.CurrentCulture; $host.SetShouldExit(1)"),
+                     0);
+    assert_int_equal(winrsh_pipeline_invoke(p), 0);
+    assert_int_equal(winrsh_pipeline_wait(p), 0);
+    assert_int_equal(winrsh_pipeline_get_state(p), WINRSH_PIPELINE_COMPLETED);
+    assert_int_equal(t.s.noutputs, 1);
+    assert_string_equal(t.s.outputs[0], "en-US");
+    int code = -1;
+    assert_int_equal(winrsh_pipeline_exit_code(p, &code), 1);
+    assert_int_equal(code, 1);
+    /* SetShouldExit is void: nothing was sent back on "pr". */
+    for (size_t i = 0; i < t.f.nrequests; i++)
+        assert_null(strstr(wr_buf_cstr(&t.f.requests[i]), "Name=\"pr\""));
+    winrsh_pipeline_free(p);
+    replay_close(&t);
+}
+
+static void test_protocol_2_3_input_and_debug(void **state)
+{
+    (void)state;
+    replay t;
+    replay_open(&t, "test_psrp_run_protocol_version_2.3.yml");
+    winrsh_pipeline *p = replay_pipeline(&t, 1);
+    assert_int_equal(winrsh_pipeline_add_script(p, "begin {} process { $input } end {}"), 0);
+    assert_int_equal(winrsh_pipeline_merge_errors(p), 0);
+    assert_int_equal(winrsh_pipeline_invoke(p), 0);
+    /* Input before invoke is refused; after it, it is queued. */
+    assert_int_equal(winrsh_pipeline_send_input_string(p, "message 1", 9), 0);
+    winrsh_psobject *two = NULL;
+    assert_int_equal(winrsh_psobject_new_int32(&two, 2), 0);
+    assert_int_equal(winrsh_pipeline_send_input(p, two), 0);
+    winrsh_psobject_free(two);
+    assert_int_equal(winrsh_pipeline_end_input(p), 0);
+    assert_int_equal(winrsh_pipeline_send_input_string(p, "late", 4), WINRSH_EINVAL);
+
+    /* The input went in one Send on stdin with the CommandId: two
+     * PIPELINE_INPUT and an END_OF_PIPELINE_INPUT. */
+    assert_int_equal(count_requests(&t.f, "Send"), 1);
+    const char *send = find_request(&t.f, "Send", 0);
+    assert_non_null(strstr(send, "Name=\"stdin\""));
+    assert_non_null(strstr(send, winrsh_pipeline_id(p)));
+    const char *b64 = strstr(send, "<rsp:Stream");
+    b64 = strchr(b64, '>') + 1;
+    wr_buf bin = WR_BUF_INIT;
+    assert_int_equal(wr_base64_decode(&bin, b64, strcspn(b64, "<")), 0);
+    uint32_t types[3];
+    size_t off = 0, n = 0;
+    while (off < bin.len) {
+        wr_psrp_fragment f;
+        size_t used;
+        assert_int_equal(wr_psrp_fragment_read(&f, bin.data + off, bin.len - off, &used), 0);
+        assert_int_equal(f.flags, 3);
+        wr_psrp_message m;
+        assert_int_equal(wr_psrp_message_parse(&m, f.blob, f.blob_len), 0);
+        assert_true(n < 3);
+        types[n++] = m.type;
+        off += used;
+    }
+    assert_int_equal(n, 3);
+    assert_int_equal(types[0], WR_PSRP_PIPELINE_INPUT);
+    assert_int_equal(types[1], WR_PSRP_PIPELINE_INPUT);
+    assert_int_equal(types[2], WR_PSRP_END_OF_PIPELINE_INPUT);
+    wr_buf_free(&bin);
+
+    assert_int_equal(winrsh_pipeline_wait(p), 0);
+    assert_int_equal(winrsh_pipeline_get_state(p), WINRSH_PIPELINE_COMPLETED);
+    /* The merged error record came as output, then the input echoed. */
+    assert_int_equal(t.s.noutputs, 4);
+    assert_string_equal(t.s.outputs[0], "error");
+    assert_string_equal(t.s.outputs[1], "message 1");
+    assert_string_equal(t.s.outputs[2], "2");
+    assert_int_equal(t.s.output_kinds[3], WINRSH_PSOBJ_LIST);
+    assert_int_equal(t.s.nerrors, 0);
+    assert_string_equal(wr_buf_cstr(&t.s.messages), "5:Start Block\n5:End Block\n");
+    winrsh_pipeline_free(p);
+    replay_close(&t);
+}
+
+/* ---- host calls through a scripted binding --------------------------------- */
+
+/*
+ * A binding that plays server messages we build here, to drive the host
+ * code paths no recording covers: Write-Host lines, RawUI getters answered
+ * on "pr", a method nobody implements answered with an error record, a
+ * Broken pool.
+ */
+typedef struct script_binding {
+    wr_psrp_binding base;
+    wr_buf to_deliver[16];
+    size_t n, next;
+    wr_buf pr_sent; /* fragments sent on the PromptResponse stream */
+    int stopped, released, closed;
+} script_binding;
+
+static size_t sb_max_blob(wr_psrp_binding *b)
+{
+    (void)b;
+    return 32768;
+}
+
+static int sb_open_pool(wr_psrp_binding *b, const wr_guid *rpid, const unsigned char *f, size_t l)
+{
+    (void)b;
+    (void)rpid;
+    (void)f;
+    (void)l;
+    return 0;
+}
+
+static int sb_create(wr_psrp_binding *b, const wr_guid *pid, const unsigned char *f, size_t l)
+{
+    (void)b;
+    (void)pid;
+    (void)f;
+    (void)l;
+    return 0;
+}
+
+static int sb_send(wr_psrp_binding *b, const wr_guid *pid, const unsigned char *f, size_t l,
+                   int pr)
+{
+    (void)pid;
+    script_binding *sb = (script_binding *)b;
+    if (pr)
+        wr_buf_append(&sb->pr_sent, f, l);
+    return 0;
+}
+
+static int sb_receive(wr_psrp_binding *b, const wr_guid *pid, long timeout_ms, wr_psrp_data_cb cb,
+                      void *payload, int *timed_out)
+{
+    (void)timeout_ms;
+    script_binding *sb = (script_binding *)b;
+    *timed_out = 0;
+    if (sb->next >= sb->n) {
+        *timed_out = 1;
+        return 0;
+    }
+    wr_buf *d = &sb->to_deliver[sb->next++];
+    return cb(pid, d->data, d->len, payload);
+}
+
+static int sb_stop(wr_psrp_binding *b, const wr_guid *pid)
+{
+    (void)pid;
+    ((script_binding *)b)->stopped++;
+    return 0;
+}
+
+static int sb_close_pipeline(wr_psrp_binding *b, const wr_guid *pid)
+{
+    (void)pid;
+    ((script_binding *)b)->released++;
+    return 0;
+}
+
+static int sb_close_pool(wr_psrp_binding *b)
+{
+    ((script_binding *)b)->closed++;
+    return 0;
+}
+
+static void sb_free(wr_psrp_binding *b)
+{
+    (void)b; /* owned by the test */
+}
+
+static const wr_psrp_binding_ops SB_OPS = {"script",          sb_max_blob, sb_open_pool, sb_create,
+                                           sb_send,           sb_receive,  sb_stop,
+                                           sb_close_pipeline, sb_close_pool, NULL,
+                                           sb_free};
+
+static uint64_t server_oid = 1;
+
+/* Queue one receive's worth: one server message. */
+static void sb_queue(script_binding *sb, uint32_t type, const wr_guid *pid, const char *xml)
+{
+    wr_buf msg = WR_BUF_INIT;
+    wr_guid rp = {{0}};
+    assert_int_equal(wr_psrp_message_write(&msg, WR_PSRP_DEST_CLIENT, type, &rp, pid, xml,
+                                           strlen(xml)),
+                     0);
+    wr_psrp_fragmenter fr = {server_oid++};
+    assert_true(sb->n < 16);
+    memset(&sb->to_deliver[sb->n], 0, sizeof(wr_buf));
+    assert_int_equal(
+        wr_psrp_fragment_message(&fr, msg.data, msg.len, 1000, &sb->to_deliver[sb->n], NULL), 0);
+    sb->n++;
+    wr_buf_free(&msg);
+}
+
+static void sb_release(script_binding *sb)
+{
+    for (size_t i = 0; i < sb->n; i++)
+        wr_buf_free(&sb->to_deliver[i]);
+    wr_buf_free(&sb->pr_sent);
+}
+
+#define OPENED "<Obj RefId=\"0\"><MS><I32 N=\"RunspaceState\">2</I32></MS></Obj>"
+#define COMPLETED "<Obj RefId=\"0\"><MS><I32 N=\"PipelineState\">4</I32></MS></Obj>"
+#define HOST_CALL(ci, mi, name, mp)                                                                \
+    "<Obj RefId=\"0\"><MS><I64 N=\"ci\">" ci "</I64><Obj N=\"mi\" RefId=\"1\"><TN RefId=\"0\">"    \
+    "<T>System.Management.Automation.Remoting.RemoteHostMethodId</T><T>System.Enum</T>"            \
+    "<T>System.ValueType</T><T>System.Object</T></TN><ToString>" name "</ToString><I32>" mi         \
+    "</I32></Obj><Obj N=\"mp\" RefId=\"2\"><TN RefId=\"1\"><T>System.Collections.ArrayList</T>"    \
+    "<T>System.Object</T></TN><LST>" mp "</LST></Obj></MS></Obj>"
+
+/* The host responses sent on "pr", as "ci:mr-kind|me" strings. */
+static void decode_responses(const wr_buf *pr, wr_buf *out)
+{
+    wr_psrp_defrag d;
+    wr_psrp_defrag_init(&d, 0, 0);
+    size_t off = 0;
+    while (off < pr->len) {
+        wr_psrp_fragment f;
+        size_t used;
+        assert_int_equal(wr_psrp_fragment_read(&f, pr->data + off, pr->len - off, &used), 0);
+        assert_int_equal(f.flags, 3);
+        wr_psrp_message m;
+        assert_int_equal(wr_psrp_message_parse(&m, f.blob, f.blob_len), 0);
+        assert_int_equal(m.type, WR_PSRP_PIPELINE_HOST_RESPONSE);
+        winrsh_psobject *o = NULL;
+        assert_int_equal(winrsh_psobject_from_clixml(&o, m.data, m.len), 0);
+        int64_t ci = 0;
+        assert_int_equal(winrsh_psobject_get_int64(winrsh_psobject_prop(o, "ci"), &ci), 0);
+        const winrsh_psobject *mr = winrsh_psobject_prop(o, "mr");
+        const winrsh_psobject *me = winrsh_psobject_prop(o, "me");
+        if (me) {
+            wr_buf_printf(out, "%lld:me:%s|", (long long)ci,
+                          winrsh_psobject_text(winrsh_psobject_path(me, "Exception.Message"),
+                                               NULL));
+        } else {
+            assert_non_null(mr);
+            const winrsh_psobject *w = winrsh_psobject_prop(mr, "width");
+            int32_t v = 0;
+            if (w && winrsh_psobject_get_int32(w, &v) == 0)
+                wr_buf_printf(out, "%lld:width=%d|", (long long)ci, (int)v);
+            else
+                wr_buf_printf(out, "%lld:%s|", (long long)ci, winrsh_psobject_text(mr, NULL));
+        }
+        winrsh_psobject_free(o);
+        off += used;
+    }
+    wr_psrp_defrag_free(&d);
+}
+
+static void test_host_calls(void **state)
+{
+    (void)state;
+    script_binding sb;
+    memset(&sb, 0, sizeof sb);
+    sb.base.ops = &SB_OPS;
+    seen s;
+    memset(&s, 0, sizeof s);
+    sb_queue(&sb, WR_PSRP_RUNSPACEPOOL_STATE, NULL, OPENED);
+
+    winrsh_runspace_options ro;
+    assert_int_equal(winrsh_runspace_options_init(&ro, WINRSH_RUNSPACE_OPTIONS_VERSION), 0);
+    ro.width = 133;
+    ro.height = 40;
+    ro.host_write = on_host_write;
+    ro.host_payload = &s;
+    winrsh_runspace *rs = NULL;
+    assert_int_equal(wr_runspace_open_binding(&rs, &sb.base, NULL, &ro, NULL), 0);
+
+    winrsh_pipeline_options po;
+    winrsh_pipeline_options_init(&po, WINRSH_PIPELINE_OPTIONS_VERSION);
+    po.output = on_output;
+    po.payload = &s;
+    winrsh_pipeline *p = NULL;
+    assert_int_equal(winrsh_pipeline_new(&p, rs, &po), 0);
+    assert_int_equal(winrsh_pipeline_add_script(p, "x"), 0);
+    assert_int_equal(winrsh_pipeline_invoke(p), 0);
+    wr_guid other = {{1, 2, 3}}; /* the header's PID does not matter */
+    sb_queue(&sb, WR_PSRP_PIPELINE_HOST_CALL, &other,
+             HOST_CALL("-100", "16", "WriteLine2", "<S>hello from Write-Host</S>"));
+    sb_queue(&sb, WR_PSRP_PIPELINE_HOST_CALL, &other,
+             HOST_CALL("-100", "14", "Write2", "<I32>7</I32><I32>0</I32><S>no newline</S>"));
+    sb_queue(&sb, WR_PSRP_PIPELINE_HOST_CALL, &other,
+             HOST_CALL("-100", "22", "WriteWarningLine", "<S>careful</S>"));
+    sb_queue(&sb, WR_PSRP_PIPELINE_HOST_CALL, &other,
+             HOST_CALL("5", "37", "GetBufferSize", ""));
+    sb_queue(&sb, WR_PSRP_PIPELINE_HOST_CALL, &other, HOST_CALL("6", "1", "GetName", ""));
+    sb_queue(&sb, WR_PSRP_PIPELINE_HOST_CALL, &other, HOST_CALL("7", "11", "ReadLine", ""));
+    sb_queue(&sb, WR_PSRP_PIPELINE_HOST_CALL, &other,
+             HOST_CALL("8", "26", "PromptForChoice", "<S>t</S><S>m</S>"));
+    sb_queue(&sb, WR_PSRP_PIPELINE_HOST_CALL, &other,
+             HOST_CALL("-100", "6", "SetShouldExit", "<I32>5</I32>"));
+    sb_queue(&sb, WR_PSRP_PIPELINE_STATE, &other, COMPLETED);
+    assert_int_equal(winrsh_pipeline_wait(p), 0);
+    assert_string_equal(wr_buf_cstr(&s.host),
+                        "0:hello from Write-Host\n0:no newline2:careful\n");
+    wr_buf resp = WR_BUF_INIT;
+    decode_responses(&sb.pr_sent, &resp);
+    assert_string_equal(wr_buf_cstr(&resp),
+                        "5:width=133|6:winrsh|"
+                        "7:me:winrsh has no input for Read-Host here (stdin is not a terminal)|"
+                        "8:me:the winrsh host does not implement PromptForChoice|");
+    wr_buf_free(&resp);
+    int code = 0;
+    assert_int_equal(winrsh_pipeline_exit_code(p, &code), 1);
+    assert_int_equal(code, 5);
+    winrsh_pipeline_free(p);
+    assert_int_equal(sb.released, 1);
+    assert_int_equal(sb.stopped, 0);
+    winrsh_runspace_free(rs);
+    assert_int_equal(sb.closed, 1);
+    sb_release(&sb);
+    seen_free(&s);
+}
+
+static void test_broken_pool(void **state)
+{
+    (void)state;
+    script_binding sb;
+    memset(&sb, 0, sizeof sb);
+    sb.base.ops = &SB_OPS;
+    sb_queue(&sb, WR_PSRP_RUNSPACEPOOL_STATE, NULL,
+             "<Obj RefId=\"0\"><MS><I32 N=\"RunspaceState\">5</I32>"
+             "<Obj N=\"ExceptionAsErrorRecord\" RefId=\"1\"><MS><Obj N=\"Exception\" RefId=\"2\">"
+             "<Props><S N=\"Message\">The session configuration is disabled.</S></Props></Obj>"
+             "</MS></Obj></MS></Obj>");
+    winrsh_runspace_options ro;
+    winrsh_runspace_options_init(&ro, WINRSH_RUNSPACE_OPTIONS_VERSION);
+    winrsh_runspace *rs = NULL;
+    assert_int_equal(wr_runspace_open_binding(&rs, &sb.base, NULL, &ro, NULL), WINRSH_EPROTO);
+    assert_null(rs);
+    assert_non_null(strstr(winrsh_error_last()->message, "The session configuration is disabled."));
+    /* The half-made shell was deleted. */
+    assert_int_equal(sb.closed, 1);
+    sb_release(&sb);
+}
+
+static void test_stop_and_free_running(void **state)
+{
+    (void)state;
+    script_binding sb;
+    memset(&sb, 0, sizeof sb);
+    sb.base.ops = &SB_OPS;
+    sb_queue(&sb, WR_PSRP_RUNSPACEPOOL_STATE, NULL, OPENED);
+    winrsh_runspace_options ro;
+    winrsh_runspace_options_init(&ro, WINRSH_RUNSPACE_OPTIONS_VERSION);
+    winrsh_runspace *rs = NULL;
+    assert_int_equal(wr_runspace_open_binding(&rs, &sb.base, NULL, &ro, NULL), 0);
+    winrsh_pipeline *p = NULL;
+    assert_int_equal(winrsh_pipeline_new(&p, rs, NULL), 0);
+    assert_int_equal(winrsh_pipeline_add_command(p, "Start-Sleep"), 0);
+    assert_int_equal(winrsh_pipeline_add_argument_string(p, "60"), 0);
+    assert_int_equal(winrsh_pipeline_invoke(p), 0);
+    int done = 1;
+    assert_int_equal(winrsh_pipeline_receive(p, 100, &done), 0); /* nothing: timed out */
+    assert_int_equal(done, 0);
+    assert_int_equal(winrsh_pipeline_stop(p), 0);
+    assert_int_equal(winrsh_pipeline_stop(p), 0); /* once */
+    assert_int_equal(sb.stopped, 1);
+    assert_int_equal(winrsh_pipeline_get_state(p), WINRSH_PIPELINE_STOPPING);
+    sb_queue(&sb, WR_PSRP_PIPELINE_STATE, NULL,
+             "<Obj RefId=\"0\"><MS><I32 N=\"PipelineState\">3</I32></MS></Obj>");
+    assert_int_equal(winrsh_pipeline_wait(p), 0);
+    assert_int_equal(winrsh_pipeline_get_state(p), WINRSH_PIPELINE_STOPPED);
+    assert_int_equal(winrsh_pipeline_error_count(p), 0);
+    winrsh_pipeline_free(p);
+    assert_int_equal(sb.released, 1);
+
+    /* Freeing a running pipeline stops it (bounded) and releases it. */
+    p = NULL;
+    assert_int_equal(winrsh_pipeline_new(&p, rs, NULL), 0);
+    assert_int_equal(winrsh_pipeline_add_script(p, "Start-Sleep 60"), 0);
+    assert_int_equal(winrsh_pipeline_invoke(p), 0);
+    winrsh_pipeline_free(p);
+    assert_int_equal(sb.stopped, 2);
+    assert_int_equal(sb.released, 2);
+    winrsh_runspace_free(rs);
+    sb_release(&sb);
+}
+
+static void test_api_misuse(void **state)
+{
+    (void)state;
+    winrsh_runspace_options ro;
+    assert_int_equal(winrsh_runspace_options_init(&ro, 99), WINRSH_EINVAL);
+    winrsh_runspace *rs = NULL;
+    assert_int_equal(winrsh_runspace_open(&rs, NULL, NULL), WINRSH_EINVAL);
+    assert_int_equal(winrsh_runspace_open(NULL, NULL, NULL), WINRSH_EINVAL);
+    winrsh_pipeline *p = NULL;
+    assert_int_equal(winrsh_pipeline_new(&p, NULL, NULL), WINRSH_EINVAL);
+    assert_int_equal(winrsh_pipeline_add_script(NULL, "x"), WINRSH_EINVAL);
+    assert_int_equal(winrsh_pipeline_invoke(NULL), WINRSH_EINVAL);
+    assert_int_equal(winrsh_pipeline_get_state(NULL), WINRSH_PIPELINE_NOT_STARTED);
+    winrsh_pipeline_free(NULL);
+    winrsh_runspace_free(NULL);
+
+    script_binding sb;
+    memset(&sb, 0, sizeof sb);
+    sb.base.ops = &SB_OPS;
+    sb_queue(&sb, WR_PSRP_RUNSPACEPOOL_STATE, NULL, OPENED);
+    winrsh_runspace_options_init(&ro, WINRSH_RUNSPACE_OPTIONS_VERSION);
+    assert_int_equal(wr_runspace_open_binding(&rs, &sb.base, NULL, &ro, NULL), 0);
+    assert_int_equal(winrsh_pipeline_new(&p, rs, NULL), 0);
+    assert_int_equal(winrsh_pipeline_add_argument_string(p, "x"), WINRSH_EINVAL); /* no command */
+    assert_int_equal(winrsh_pipeline_invoke(p), WINRSH_EINVAL);                   /* empty */
+    assert_int_equal(winrsh_pipeline_add_command(p, "Get-Item"), 0);
+    assert_int_equal(winrsh_pipeline_add_parameter_string(p, "Path", "C:\\"), 0);
+    assert_int_equal(winrsh_pipeline_add_switch(p, "Force"), 0);
+    assert_int_equal(winrsh_pipeline_send_input_string(p, "x", 1), WINRSH_EINVAL); /* no input */
+    assert_int_equal(winrsh_pipeline_invoke(p), 0);
+    assert_int_equal(winrsh_pipeline_invoke(p), WINRSH_EINVAL);
+    assert_int_equal(winrsh_pipeline_add_command(p, "More"), WINRSH_EINVAL);
+    winrsh_pipeline_free(p);
+    winrsh_runspace_free(rs);
+    sb_release(&sb);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_runspace),
+        cmocka_unit_test(test_multiple_commands),
+        cmocka_unit_test(test_long_running_timed_out),
+        cmocka_unit_test(test_error_failed),
+        cmocka_unit_test(test_pshost_set_should_exit),
+        cmocka_unit_test(test_protocol_2_3_input_and_debug),
+        cmocka_unit_test(test_host_calls),
+        cmocka_unit_test(test_broken_pool),
+        cmocka_unit_test(test_stop_and_free_running),
+        cmocka_unit_test(test_api_misuse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
