@@ -186,8 +186,13 @@ int cli_password_get(const struct cli_options *o, char *buf, int *have)
         return 0;
     }
     /* Kerberos uses the credential cache and certificates need no password:
-     * prompt only when a user is named for a mechanism that needs one. */
+     * prompt only when a user is named for a mechanism that needs one. A
+     * user@REALM with Negotiate means Kerberos first: like kinit users
+     * expect from ssh, the ticket in the cache is used without asking (and
+     * the library's error says to run kinit if there is none). */
     if (!o->user || o->auth == WINRSH_AUTH_KERBEROS || o->auth == WINRSH_AUTH_CERTIFICATE)
+        return 0;
+    if (o->auth == WINRSH_AUTH_NEGOTIATE && strchr(o->user, '@'))
         return 0;
     int rc = prompt_password(o, buf);
     if (rc < 0)

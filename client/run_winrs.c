@@ -205,6 +205,12 @@ static int receive_loop(winrsh_command *cmd, struct run_state *st, int feeding)
             status = abandon(cmd);
             break;
         }
+        /* The library sends ctrl_c itself when Ctrl-C comes during a
+         * Receive (on a second connection, leaving the Receive to collect
+         * what the command prints as it stops); send it here only when the
+         * signal came at another moment. */
+        if (winrsh_command_ctrl_c_sent(cmd))
+            ctrl_c_sent = 1;
         if (cli_signals_interrupts() == 1 && !ctrl_c_sent) {
             ctrl_c_sent = 1;
             cli_verbose("sending ctrl_c (Ctrl-C again to terminate)");

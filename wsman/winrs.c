@@ -366,7 +366,9 @@ WINRSH_EXTERN(int) winrsh_command_receive(winrsh_command *cmd, long timeout_ms, 
         .payload = cmd,
     };
     wr_receive_result res;
-    wr_session_set_interrupt_action(cmd->shell->session, ctrl_c_on_side, cmd);
+    /* Once ctrl_c went out, a further interrupt abandons the wait instead. */
+    if (!cmd->ctrl_c_sent)
+        wr_session_set_interrupt_action(cmd->shell->session, ctrl_c_on_side, cmd);
     int rc = wr_shell_receive(cmd->shell->sh, &a, &res);
     wr_session_set_interrupt_action(cmd->shell->session, NULL, NULL);
     if (rc)

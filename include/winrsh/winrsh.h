@@ -13,5 +13,6 @@
 #include "runspace.h"
 #include "session.h"
 #include "shell.h"
+#include "trustedhosts.h"
 
 #endif

@@ -244,7 +244,10 @@ static int import_target(gss_ctx *c, const wr_auth_params *p)
 static int acquire_cred(gss_ctx *c, const wr_auth_params *p)
 {
     OM_uint32 minor = 0, major;
-    gss_OID_set_desc mechs = {1, &OID_KRB5};
+    gss_OID_set_desc krb5_only = {1, &OID_KRB5};
+    /* For SPNEGO the credential must be SPNEGO's, or MIT refuses to
+     * restrict its mechanisms below. */
+    gss_OID_set_desc mechs = {1, c->spnego ? &OID_SPNEGO : &OID_KRB5};
     if (p->password && p->user && *p->user) {
         gss_name_t user = GSS_C_NO_NAME;
         gss_buffer_desc ub = {strlen(p->user), (void *)p->user};
@@ -267,7 +270,7 @@ static int acquire_cred(gss_ctx *c, const wr_auth_params *p)
     }
     if (c->spnego) {
         /* Keep SPNEGO to Kerberos: NTLM is ours, not a GSSAPI module's. */
-        major = gss_set_neg_mechs(&minor, c->cred, &mechs);
+        major = gss_set_neg_mechs(&minor, c->cred, &krb5_only);
         if (GSS_ERROR(major))
             return gss_fail("cannot restrict SPNEGO to Kerberos", major, minor);
     }
