@@ -1,14 +1,15 @@
 """WS-Man dispatch: one parsed request in, (HTTP status, envelope text) out.
 
-Only the WinRS cmd shell resource is served (Create, Command, Send,
+Only the WinRS cmd shell resource is served here (Create, Command, Send,
 Receive, Signal, Delete) plus Identify.  Shapes follow the recorded Windows
-replies in shared/fixtures/pypsrp/responses/test_winrs_*.yml.
+replies in shared/fixtures/pypsrp/responses/test_winrs_*.yml.  PowerShell
+resource URIs (.../powershell/<name>) go to psrp_endpoint.py.
 """
 
 import base64
 import binascii
 
-from . import faults, soap, xsduration
+from . import faults, psrp_endpoint, soap, xsduration
 from .soap import NS, q
 from .winrs import SIGNALS
 
@@ -85,6 +86,8 @@ def _dispatch(req, ctx):
     if handler is None:
         raise faults.action_not_supported(req.action)
     if req.resource_uri != CMD_URI:
+        if psrp_endpoint.serves(req.resource_uri):   # .../powershell/<name>
+            return psrp_endpoint.dispatch(req, ctx, timeout, max_env)
         raise faults.resource_not_found(req.resource_uri or "")
     return handler(req, ctx, timeout, max_env)
 
