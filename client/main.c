@@ -12,6 +12,7 @@
 #include <winrsh/winrsh.h>
 
 #include "options.h"
+#include "trusted_hosts.h"
 #include "output.h"
 #include "password.h"
 #include "run_psrp.h"
@@ -112,6 +113,7 @@ int main(int argc, char **argv)
         printf("winrsh %s (libwinrsh %s)\n", WINRSH_VERSION, winrsh_version());
         return fflush(stdout) == 0 ? 0 : CLI_EXIT_FAILURE;
     case CLI_ACTION_TRUSTED_HOSTS:
+        return cli_trusted_hosts(&o);
     case CLI_ACTION_RUN:
         break;
     }

@@ -642,8 +642,6 @@ int winrsh_cli_check_supported(const struct cli_options *o, char *err, size_t er
 {
     static const char *const transport_names[] = {"http://",  "https://",   "ssh://", "vmbus://",
                                                   "vsock://", "process://", "unix://"};
-    if (o->action == CLI_ACTION_TRUSTED_HOSTS)
-        return opt_error(err, errlen, "--trusted-hosts is not supported yet");
     if (o->transport != CLI_TRANSPORT_HTTP && o->transport != CLI_TRANSPORT_HTTPS)
         return opt_error(err, errlen, "%s targets are not supported yet ('%s')",
                          transport_names[o->transport], o->target);

@@ -27,6 +27,7 @@
 #include <gssapi/gssapi.h>
 #include <gssapi/gssapi_ext.h>
 #include <gssapi/gssapi_krb5.h>
+#include <krb5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,8 @@ typedef struct {
     int spnego;               /* 1: Negotiate scheme, 0: Kerberos scheme */
     gss_ctx_id_t gss;
     gss_cred_id_t cred;
+    gss_cred_id_t probe_cred; /* Kerberos-only twin of a password credential */
+    char what[160];           /* "Kerberos authentication of USER failed" */
     gss_name_t target;
     struct gss_channel_bindings_struct bindings;
     unsigned char *cb_data;   /* tls-server-end-point application data */
@@ -49,34 +52,89 @@ typedef struct {
     int established;
 } gss_ctx;
 
+/* Append the text of one GSSAPI status code (major, or a mechanism minor
+ * decoded as Kerberos: SPNEGO's own text for it is only "Unspecified"). */
+static void status_text(OM_uint32 code, int type, char *text, size_t size, size_t *used)
+{
+    OM_uint32 mctx = 0, lmin;
+    gss_buffer_desc msg = GSS_C_EMPTY_BUFFER;
+    do {
+        /* GSS_C_NO_OID: MIT's mechglue maps minor codes to their mechanism. */
+        if (gss_display_status(&lmin, code, type, GSS_C_NO_OID, &mctx, &msg) != GSS_S_COMPLETE)
+            break;
+        int n = snprintf(text + *used, size - *used, "%s%.*s", *used ? "; " : "",
+                         (int)msg.length, (const char *)msg.value);
+        gss_release_buffer(&lmin, &msg);
+        if (n > 0 && (size_t)n < size - *used)
+            *used += (size_t)n;
+    } while (mctx != 0);
+}
+
+/* What the user should hear for the Kerberos errors people actually meet. */
+static const char *kerberos_advice(OM_uint32 minor, int *code)
+{
+    switch ((krb5_error_code)minor) {
+    case KRB5KDC_ERR_PREAUTH_FAILED:
+    case KRB5KRB_AP_ERR_BAD_INTEGRITY:
+        return "access denied: wrong password (the KDC refused the credentials)";
+    case KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN:
+        return "access denied: the user is unknown to the KDC (check the credentials and realm)";
+    case KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN:
+        return "the KDC knows no service principal for this host (try its full name, or --spn)";
+    case KRB5KRB_AP_ERR_TKT_EXPIRED:
+    case KRB5KDC_ERR_KEY_EXP:
+        return "the Kerberos ticket has expired: run kinit again, or give a password";
+    case KRB5_FCC_NOFILE:
+    case KRB5_CC_NOTFOUND:
+        return "no Kerberos ticket: run kinit, or give a password";
+    case KRB5_KDC_UNREACH:
+        *code = WINRSH_ECONNECT;
+        return "cannot reach a KDC for the realm (check krb5.conf)";
+    default:
+        return NULL;
+    }
+}
+
 /* Raise a GSSAPI failure with both the major and the mechanism's text. */
 static int gss_fail(const char *what, OM_uint32 major, OM_uint32 minor)
 {
     char text[512] = "";
     size_t used = 0;
-    OM_uint32 mctx = 0, lmin;
-    gss_buffer_desc msg = GSS_C_EMPTY_BUFFER;
-    int types[2] = {GSS_C_GSS_CODE, GSS_C_MECH_CODE};
-    OM_uint32 codes[2] = {major, minor};
-    for (int t = 0; t < 2; t++) {
-        if (t == 1 && minor == 0)
-            break;
-        mctx = 0;
-        do {
-            if (gss_display_status(&lmin, codes[t], types[t], GSS_C_NO_OID, &mctx, &msg) !=
-                GSS_S_COMPLETE)
-                break;
-            int n = snprintf(text + used, sizeof(text) - used, "%s%.*s", used ? "; " : "",
-                             (int)msg.length, (const char *)msg.value);
-            gss_release_buffer(&lmin, &msg);
-            if (n > 0 && (size_t)n < sizeof(text) - used)
-                used += (size_t)n;
-        } while (mctx != 0);
-    }
+    status_text(major, GSS_C_GSS_CODE, text, sizeof(text), &used);
+    if (minor)
+        status_text(minor, GSS_C_MECH_CODE, text, sizeof(text), &used);
     int code = WINRSH_EAUTH;
-    wr_error_set(code, WINRSH_ERRCLASS_GSS, "%s: %s", what, text[0] ? text : "GSSAPI failure");
+    const char *advice = minor ? kerberos_advice(minor, &code) : NULL;
+    if (advice)
+        wr_error_set(code, WINRSH_ERRCLASS_GSS, "%s: %s (%s)", what, advice,
+                     text[0] ? text : "GSSAPI failure");
+    else
+        wr_error_set(code, WINRSH_ERRCLASS_GSS, "%s: %s", what, text[0] ? text : "GSSAPI failure");
     wr_error_set_gss(major, minor);
     return code;
+}
+
+/* SPNEGO reports a failure of the Kerberos mechanism under it as an
+ * "unspecified" failure with no usable minor code. SPNEGO here only ever
+ * runs Kerberos, so repeat the first step with Kerberos directly, on a
+ * throwaway context, to learn what went wrong (expired ticket, unknown
+ * user, wrong password) and say that instead. */
+static void diagnose_spnego(gss_ctx *c, OM_uint32 *major, OM_uint32 *minor)
+{
+    gss_ctx_id_t probe = GSS_C_NO_CONTEXT;
+    gss_buffer_desc out = GSS_C_EMPTY_BUFFER;
+    OM_uint32 pmin = 0, lmin;
+    gss_cred_id_t cred = c->probe_cred != GSS_C_NO_CREDENTIAL ? c->probe_cred : c->cred;
+    OM_uint32 pmaj = gss_init_sec_context(&pmin, cred, &probe, c->target, &OID_KRB5,
+                                          GSS_C_MUTUAL_FLAG, 0, GSS_C_NO_CHANNEL_BINDINGS,
+                                          GSS_C_NO_BUFFER, NULL, &out, NULL, NULL);
+    gss_release_buffer(&lmin, &out);
+    if (probe != GSS_C_NO_CONTEXT)
+        gss_delete_sec_context(&lmin, &probe, GSS_C_NO_BUFFER);
+    if (GSS_ERROR(pmaj) && pmin) {
+        *major = pmaj;
+        *minor = pmin;
+    }
 }
 
 static int gss_step(wr_auth_ctx *base, const unsigned char *in, size_t in_len, wr_buf *out)
@@ -96,8 +154,12 @@ static int gss_step(wr_auth_ctx *base, const unsigned char *in, size_t in_len, w
         c->have_bindings ? &c->bindings : GSS_C_NO_CHANNEL_BINDINGS, in ? &input : GSS_C_NO_BUFFER,
         NULL, &output, &ret_flags, NULL);
     if (GSS_ERROR(major)) {
-        gss_release_buffer(&minor, &output);
-        return gss_fail("Kerberos authentication failed", major, minor);
+        OM_uint32 lmin; /* not `minor`: it holds the failure's reason */
+        gss_release_buffer(&lmin, &output);
+        int ignored;
+        if (c->spnego && !in && !kerberos_advice(minor, &ignored))
+            diagnose_spnego(c, &major, &minor);
+        return gss_fail(c->what, major, minor);
     }
     int rc = 0;
     if (output.length)
@@ -208,6 +270,8 @@ static void gss_free_ctx(wr_auth_ctx *base)
         gss_delete_sec_context(&minor, &c->gss, GSS_C_NO_BUFFER);
     if (c->cred != GSS_C_NO_CREDENTIAL)
         gss_release_cred(&minor, &c->cred);
+    if (c->probe_cred != GSS_C_NO_CREDENTIAL)
+        gss_release_cred(&minor, &c->probe_cred);
     if (c->target != GSS_C_NO_NAME)
         gss_release_name(&minor, &c->target);
     free(c->cb_data);
@@ -257,6 +321,11 @@ static int acquire_cred(gss_ctx *c, const wr_auth_params *p)
         gss_buffer_desc pw = {strlen(p->password), (void *)p->password};
         major = gss_acquire_cred_with_password(&minor, user, &pw, GSS_C_INDEFINITE, &mechs,
                                                GSS_C_INITIATE, &c->cred, NULL, NULL);
+        /* MIT gets the ticket lazily, and SPNEGO hides why that failed:
+         * keep a Kerberos-only credential to ask directly (diagnose_spnego). */
+        if (!GSS_ERROR(major) && c->spnego)
+            (void)gss_acquire_cred_with_password(&minor, user, &pw, GSS_C_INDEFINITE, &krb5_only,
+                                                 GSS_C_INITIATE, &c->probe_cred, NULL, NULL);
         OM_uint32 lmin;
         gss_release_name(&lmin, &user);
         if (GSS_ERROR(major))
@@ -310,6 +379,11 @@ static int create_ctx(wr_auth_ctx **out, const wr_auth_params *p, int spnego,
     c->spnego = spnego;
     c->gss = GSS_C_NO_CONTEXT;
     c->cred = GSS_C_NO_CREDENTIAL;
+    c->probe_cred = GSS_C_NO_CREDENTIAL;
+    if (p->user && *p->user)
+        snprintf(c->what, sizeof(c->what), "Kerberos authentication of %s failed", p->user);
+    else
+        snprintf(c->what, sizeof(c->what), "Kerberos authentication failed");
     c->target = GSS_C_NO_NAME;
     int rc = import_target(c, p);
     if (!rc)
