@@ -37,6 +37,13 @@ class Config:
         self.log_requests = args.log_requests
         self.https = args.https              # None or (CERT, KEY)
         self.client_ca = args.client_ca
+        self.cbt = args.cbt                  # off | relaxed | strict
+        self.faults = {}                     # --fault KIND:N -> {KIND: N}
+        for spec in args.fault:
+            kind, _, n = spec.partition(":")
+            if kind != "tamper-response" or not n.isdigit() or int(n) < 1:
+                raise SystemExit("testhost: --fault wants tamper-response:N")
+            self.faults[kind] = int(n)
         self.domains = [d.strip() for d in args.domain if d.strip()]
         for d in self.domains:
             if any(c in d for c in ":\\@/\n"):
@@ -86,6 +93,13 @@ def parse_args(argv):
     p.add_argument("--client-ca", metavar="FILE",
                    help="CA (PEM) that signs client certificates for "
                    "--auth certificate")
+    p.add_argument("--cbt", choices=("off", "relaxed", "strict"),
+                   default="off", help="HTTPS channel binding (CBT) check "
+                   "for Negotiate/Kerberos: off (default), relaxed (check "
+                   "bindings the client sends), strict (require them)")
+    p.add_argument("--fault", action="append", default=[],
+                   metavar="tamper-response:N", help="test only: corrupt "
+                   "the Nth sealed reply the host sends")
     p.add_argument("--domain", action="append", default=[], metavar="NAME",
                    help="NTLM: also accept NAME\\user (repeatable)")
     p.add_argument("--operation-timeout-cap", type=float, metavar="S",

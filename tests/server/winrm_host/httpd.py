@@ -28,6 +28,8 @@ class Server(ThreadingHTTPServer):
         self.mechanisms = auth.build_mechanisms(config)
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self.ssl_context = tls.server_context(config) if config.tls else None
+        self.sealed_replies = 0           # for --fault tamper-response:N
+        self.fault_lock = threading.Lock()
         super().__init__((config.host, config.port), Handler)
 
     def get_request(self):
@@ -65,6 +67,13 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self):
         self.tls_failed = False
         peer_cert = None
+        # Replies go out in one write (_reply); without TCP_NODELAY a
+        # handshake record or a reply right after a small write can still
+        # wait for the peer's delayed ACK (~40 ms on Linux).
+        try:
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
         if isinstance(self.request, ssl.SSLSocket):
             self.request.settimeout(tls.HANDSHAKE_TIMEOUT)
             try:
@@ -98,8 +107,15 @@ class Handler(BaseHTTPRequestHandler):
                      "authorization": auth.scheme_of(
                          self.headers.get("Authorization")),
                      "content_type": self.headers.get("Content-Type"),
+                     "request_length": self._content_length(),
                      "encrypted": False, "reply_content_type": None,
                      "action": None}
+
+    def _content_length(self):
+        try:
+            return int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            return None
 
     def do_POST(self):
         self._begin()
@@ -252,9 +268,27 @@ class Handler(BaseHTTPRequestHandler):
         if self._sealed_reply is not None:
             # A sealed request gets a sealed reply, faults (500) included.
             ctype, data = encryption.seal(self._sealed_reply, data)
+            data = self._fault_tamper(data)
         else:
             ctype = "application/soap+xml;charset=UTF-8"
         self._reply(status, data, extra=result.headers, ctype=ctype)
+
+    def _fault_tamper(self, sealed):
+        """--fault tamper-response:N: flip a bit in the last sealed byte
+        (just before the closing `--Encrypted Boundary--`) of the host's
+        Nth sealed reply, counted over all connections; logged as
+        "fault"."""
+        n = self.server.config.faults.get("tamper-response")
+        if n is None:
+            return sealed
+        with self.server.fault_lock:
+            self.server.sealed_replies += 1
+            if self.server.sealed_replies != n:
+                return sealed
+        self._log["fault"] = "tamper-response"
+        data = bytearray(sealed)
+        data[-len(b"--" + encryption.BOUNDARY + b"--\r\n") - 1] ^= 0x01
+        return bytes(data)
 
     def _reply(self, status, data, extra=(), soap_type=False, ctype=None):
         if soap_type:
@@ -273,7 +307,11 @@ class Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        # end_headers() would write the headers on their own; send headers
+        # and body in one write so the reply is one burst of segments.
+        self._headers_buffer.append(b"\r\n")
+        head = b"".join(self._headers_buffer)
+        self._headers_buffer = []
+        self.wfile.write(head + data)
         self.wfile.flush()
         self._replied = True

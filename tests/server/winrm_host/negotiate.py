@@ -22,6 +22,13 @@ Which acceptor answers the Negotiate scheme is decided by the first token:
   0x60 .. OID 1.2.840.113554.1.2.2   raw Kerberos (Windows' Negotiate
                               package takes it too), only with kerberos on
 The Kerberos scheme takes raw krb5 tokens only.
+
+Channel binding (--cbt, HTTPS only; Windows' CbtHardeningLevel): with
+`relaxed` or `strict` the acceptor gets the RFC 5929 tls-server-end-point
+bindings of the host's certificate; gss-ntlmssp (MsvAvChannelBindings) and
+MIT krb5 (the authenticator checksum) then refuse bindings that differ,
+but both accept a client that sent none (all zeros), only leaving
+GSS_C_CHANNEL_BOUND_FLAG unset.  `strict` refuses that client too.
 """
 
 import base64
@@ -33,7 +40,7 @@ import gssapi
 import gssapi.raw as graw
 from gssapi.raw import IOV, IOVBufferType
 
-from . import encryption
+from . import encryption, tls
 from .auth import AuthResult, Mechanism, PROFILE, lookup_user
 
 OID_NTLM = gssapi.OID.from_int_seq("1.3.6.1.4.1.311.2.2.10")
@@ -114,6 +121,10 @@ class _GssMechanism(Mechanism):
     def __init__(self, config):
         super().__init__(config)
         self._creds = {}
+        self._bindings = None
+        if config.tls and config.cbt != "off":
+            self._bindings = graw.ChannelBindings(
+                application_data=tls.end_point_bindings(config.https[0]))
 
     def profiles(self, tls):
         return [PROFILE + ("https" if tls else "http") + "/spnego-kerberos"]
@@ -159,14 +170,19 @@ class _GssMechanism(Mechanism):
             if kind is None:
                 return AuthResult()
             try:
-                ctx = gssapi.SecurityContext(creds=self.creds(kind),
-                                             usage="accept")
+                ctx = gssapi.SecurityContext(
+                    creds=self.creds(kind), usage="accept",
+                    channel_bindings=self._bindings if conn.tls else None)
             except gssapi.exceptions.GSSError as exc:
                 sys.stderr.write("testhost: %s acceptor: %s\n"
                                  % (self.scheme, exc))
                 return AuthResult()
         try:
             out = ctx.step(token)
+            # python-gssapi returns a failing step's error token (a krb5
+            # KRB-ERROR, e.g. for bad channel bindings) and raises the
+            # error on the next use of the context: make it raise here.
+            complete = ctx.complete
         except gssapi.exceptions.GSSError as exc:
             sys.stderr.write("testhost: %s refused: %s\n" % (self.scheme, exc))
             conn.reset()
@@ -175,7 +191,7 @@ class _GssMechanism(Mechanism):
         if out:
             headers.append(("WWW-Authenticate", "%s %s" % (
                 self.scheme, base64.b64encode(out).decode("ascii"))))
-        if not ctx.complete:
+        if not complete:
             conn.pending = (self, ctx)
             if not headers:             # nothing to send: cannot go on
                 conn.reset()
@@ -184,6 +200,12 @@ class _GssMechanism(Mechanism):
         user = self.map_user(str(ctx.initiator_name))
         conn.reset()
         if user is None:
+            return AuthResult()
+        if self._bindings is not None and conn.tls and \
+                self.config.cbt == "strict" and not \
+                ctx.actual_flags & gssapi.RequirementFlag.channel_bound:
+            sys.stderr.write("testhost: %s refused: no channel bindings "
+                             "(--cbt strict)\n" % self.scheme)
             return AuthResult()
         conn.user = user
         conn.mechanism = self
