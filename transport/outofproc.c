@@ -28,6 +28,9 @@
 
 #include "common/base64.h"
 #include "common/error.h"
+#include "transport/hvsocket.h"
+#include "transport/stream_ssh.h"
+#include "transport/stream_vsock.h"
 #include "winrsh/errors.h"
 
 /* ---- packets ----------------------------------------------------------------- */
@@ -431,7 +434,8 @@ int wr_oop_conn_wrap(wr_oop_conn **out, wr_stream *stream, const wr_tracer *trac
 int wr_oop_conn_open(wr_oop_conn **out, const char *target, const wr_tracer *tracer,
                      long timeout_ms)
 {
-    static const wr_stream_type *const types[] = {&wr_stream_process, &wr_stream_unix};
+    static const wr_stream_type *const types[] = {
+        &wr_stream_process, &wr_stream_unix, &wr_stream_ssh, &wr_stream_vsock, &wr_stream_hvsocket};
     *out = NULL;
     const wr_stream_type *type = NULL;
     for (size_t i = 0; target && i < sizeof(types) / sizeof(types[0]); i++) {
@@ -442,7 +446,8 @@ int wr_oop_conn_open(wr_oop_conn **out, const char *target, const wr_tracer *tra
     if (!type)
         return wr_error_set(WINRSH_EINVAL, WINRSH_ERRCLASS_INVALID,
                             "%s: not an out-of-process target (process:///path/to/pwsh, "
-                            "unix:///path)",
+                            "ssh://[USER@]HOST[:PORT], vmbus://[USER@]VMID[/CONFIG], "
+                            "vsock://CID:PORT, unix:///path)",
                             target ? target : "(null)");
     wr_oop_conn *c = NULL;
     int rc = conn_new(&c, tracer, timeout_ms);

@@ -1022,7 +1022,7 @@ static void test_bad_targets(void **state)
 {
     (void)state;
     wr_oop_conn *c = (wr_oop_conn *)1;
-    assert_int_equal(wr_oop_conn_open(&c, "ssh://host", NULL, 1000), WINRSH_EINVAL);
+    assert_int_equal(wr_oop_conn_open(&c, "telnet://host", NULL, 1000), WINRSH_EINVAL);
     assert_null(c);
     assert_int_equal(wr_oop_conn_open(&c, "processx:///bin/sh", NULL, 1000), WINRSH_EINVAL);
     assert_int_equal(wr_oop_conn_open(&c, "process://", NULL, 1000), WINRSH_EINVAL);
