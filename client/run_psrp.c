@@ -43,7 +43,14 @@
 #define STDIN_CHUNK (64 * 1024)
 /* Input read per loop turn before we Receive again. */
 #define STDIN_TURN_MAX (1024 * 1024)
-/* Receive timeout while stdin is open, and while a stop is on its way. */
+/*
+ * Receive timeouts (the WS-Man OperationTimeout of each long poll; 0: the
+ * session's). A first Ctrl-C during a Receive does not abandon it: the
+ * library sends the stop signal on a second connection and the Receive goes
+ * on to collect the Stopped state (abandoning it could lose that on the
+ * server). A second Ctrl-C abandons the wait.
+ */
+#define RECEIVE_MS 0L
 #define RECEIVE_WHILE_FEEDING_MS 1000L
 #define RECEIVE_WHILE_STOPPING_MS 2000L
 /* How long a stopped pipeline may take to say so before we leave anyway. */
@@ -143,7 +150,9 @@ static int put_err(struct psrp_run *st, const char *prefix, const char *text, si
 {
     flush_out(st);
     clear_progress(st);
-    size_t plen = prefix ? strlen(prefix) : 0;
+    if (!prefix)
+        prefix = "";
+    size_t plen = strlen(prefix);
     char *line = malloc(plen + len + 2);
     if (!line) {
         write_fd(st, 2, prefix, plen);
@@ -177,14 +186,12 @@ static int on_output(const winrsh_psobject *obj, void *payload)
         return r;
     }
     size_t len = 0;
-    const char *t = winrsh_psobject_get_kind(obj) == WINRSH_PSOBJ_NULL
-                        ? NULL
-                        : winrsh_psobject_text(obj, &len);
+    const char *t =
+        winrsh_psobject_get_kind(obj) == WINRSH_PSOBJ_NULL ? NULL : winrsh_psobject_text(obj, &len);
     return put_out(st, t ? t : "", t ? len : 0, 1);
 }
 
-static int on_error(const winrsh_psobject *record, const char *text, int terminating,
-                    void *payload)
+static int on_error(const winrsh_psobject *record, const char *text, int terminating, void *payload)
 {
     (void)record;
     (void)terminating;
@@ -366,8 +373,9 @@ static int pump_stdin(struct psrp_run *st, winrsh_pipeline *p, char *buf, int *o
         struct pollfd pf = {.fd = 0, .events = POLLIN};
         int n = poll(&pf, 1, 0);
         if (n < 0)
-            return errno == EINTR ? 0 : (cli_error("cannot poll stdin: %s", strerror(errno)),
-                                         CLI_EXIT_FAILURE);
+            return errno == EINTR
+                       ? 0
+                       : (cli_error("cannot poll stdin: %s", strerror(errno)), CLI_EXIT_FAILURE);
         if (n == 0)
             return 0;
         ssize_t r = (pf.revents & POLLNVAL) ? 0 : read(0, buf, STDIN_CHUNK);
@@ -470,8 +478,8 @@ static char *script_text(const char *command, const char *const *args, size_t na
     return s;
 }
 
-static int build_pipeline(winrsh_runspace *rs, struct psrp_run *st, const char *script,
-                          int input, winrsh_pipeline **out)
+static int build_pipeline(winrsh_runspace *rs, struct psrp_run *st, const char *script, int input,
+                          winrsh_pipeline **out)
 {
     winrsh_pipeline_options po;
     winrsh_pipeline_options_init(&po, WINRSH_PIPELINE_OPTIONS_VERSION);
@@ -505,9 +513,13 @@ static int build_pipeline(winrsh_runspace *rs, struct psrp_run *st, const char *
     return 0;
 }
 
-/* Run one script in `rs`; returns the exit status. */
-static int run_script(winrsh_runspace *rs, struct psrp_run *st, const char *script, int feed)
+/* Run one script in `rs`; returns the exit status. *exited (may be NULL)
+ * becomes 1 when the script asked to exit (`exit N`). */
+static int run_script(winrsh_runspace *rs, struct psrp_run *st, const char *script, int feed,
+                      int *exited)
 {
+    if (exited)
+        *exited = 0;
     winrsh_pipeline *p = NULL;
     int rc = build_pipeline(rs, st, script, feed, &p);
     if (rc < 0) {
@@ -516,7 +528,7 @@ static int run_script(winrsh_runspace *rs, struct psrp_run *st, const char *scri
     }
     cli_signals_interruptible(1);
     rc = cli_signals_interrupts() || cli_signals_terminate() ? WINRSH_EINTR
-                                                              : winrsh_pipeline_invoke(p);
+                                                             : winrsh_pipeline_invoke(p);
     cli_signals_interruptible(0);
     if (rc == WINRSH_EINTR) {
         int term = cli_signals_terminate();
@@ -551,13 +563,16 @@ static int run_script(winrsh_runspace *rs, struct psrp_run *st, const char *scri
             stopping = 1;
             stop_deadline = now_ms() + STOP_GRACE_MS;
             cli_verbose("stopping the pipeline (Ctrl-C again to leave at once)");
+            /* A no-op if the library already sent it during the Receive. */
             rc = stop_retry(p);
             if (rc < 0)
                 cli_lib_error(rc, "cannot stop the pipeline");
         }
         if (feed && !stopping && (status = pump_stdin(st, p, buf, &feed)) != 0)
             break;
-        long timeout = stopping ? RECEIVE_WHILE_STOPPING_MS : feed ? RECEIVE_WHILE_FEEDING_MS : 0;
+        long timeout = stopping ? RECEIVE_WHILE_STOPPING_MS
+                       : feed   ? RECEIVE_WHILE_FEEDING_MS
+                                : RECEIVE_MS;
         cli_signals_interruptible(1);
         rc = WINRSH_EINTR;
         if (!cli_signals_terminate() && cli_signals_interrupts() == stopping)
@@ -588,22 +603,28 @@ static int run_script(winrsh_runspace *rs, struct psrp_run *st, const char *scri
         winrsh_pipeline_state state = winrsh_pipeline_get_state(p);
         if (stopping)
             status = CLI_EXIT_INTERRUPTED;
-        else if (winrsh_pipeline_exit_code(p, &code))
+        else if (winrsh_pipeline_exit_code(p, &code)) {
             status = map_exit(code);
-        else if (state == WINRSH_PIPELINE_FAILED || winrsh_pipeline_error_count(p) > 0)
+            if (exited)
+                *exited = 1;
+        } else if (state == WINRSH_PIPELINE_FAILED || winrsh_pipeline_error_count(p) > 0)
             status = 1;
         else if (state == WINRSH_PIPELINE_STOPPED)
             status = CLI_EXIT_INTERRUPTED;
         cli_verbose("pipeline ended in state %d with %zu error(s)", (int)state,
                     winrsh_pipeline_error_count(p));
     }
-    (void)abandoned;
+    /* Leaving at once (second Ctrl-C, nowhere to write the output):
+     * closing the pool ends the pipeline with it, so freeing it does not
+     * wait for the server to stop it first. */
+    if (abandoned || st->epipe || st->write_errno)
+        (void)winrsh_runspace_close(rs);
     winrsh_pipeline_free(p);
     return status;
 }
 
-static int open_runspace(winrsh_session *session, const struct cli_options *o,
-                         struct psrp_run *st, int interactive_host, winrsh_runspace **out)
+static int open_runspace(winrsh_session *session, const struct cli_options *o, struct psrp_run *st,
+                         int interactive_host, winrsh_runspace **out)
 {
     winrsh_runspace_options ro;
     winrsh_runspace_options_init(&ro, WINRSH_RUNSPACE_OPTIONS_VERSION);
@@ -663,7 +684,7 @@ int cli_run_psrp(winrsh_session *session, const struct cli_options *o)
             cli_error("out of memory");
             status = CLI_EXIT_FAILURE;
         } else {
-            status = run_script(rs, &st, script, feed);
+            status = run_script(rs, &st, script, feed, NULL);
             free(script);
         }
         cli_verbose("closing runspace pool %s", winrsh_runspace_id(rs));
@@ -684,6 +705,9 @@ static void on_rl_line(char *line)
         pending_line = line;
     else
         pending_eof = 1;
+    /* Removed here, not after rl_callback_read_char() returns: otherwise
+     * readline has already drawn the next prompt above the output. */
+    rl_callback_handler_remove();
 }
 
 static char *trim(char *s)
@@ -706,12 +730,13 @@ static int repl_line(winrsh_runspace *rs, struct psrp_run *st, char *raw, int *s
         *status = 0;
         return 1;
     }
-    int rc = run_script(rs, st, line, 0);
-    if (rc == CLI_EXIT_SIGPIPE || rc == CLI_EXIT_FAILURE) {
-        if (rc == CLI_EXIT_SIGPIPE || winrsh_runspace_get_state(rs) != WINRSH_RUNSPACE_OPENED) {
-            *status = rc;
-            return 1;
-        }
+    int exited = 0;
+    int rc = run_script(rs, st, line, 0, &exited);
+    /* `exit N` leaves the session with N, as in Enter-PSSession. */
+    if (exited || rc == CLI_EXIT_SIGPIPE ||
+        winrsh_runspace_get_state(rs) != WINRSH_RUNSPACE_OPENED) {
+        *status = rc;
+        return 1;
     }
     if (cli_signals_terminate()) {
         *status = 128 + cli_signals_terminate();
@@ -729,7 +754,7 @@ int cli_repl_psrp(winrsh_session *session, const struct cli_options *o)
     run_init(&st, o);
     int tty = isatty(0);
     winrsh_runspace *rs = NULL;
-    int status = open_runspace(session, o, &st, 0, &rs);
+    int status = open_runspace(session, o, &st, tty, &rs);
     if (status != 0 || o->no_stdin) {
         winrsh_runspace_free(rs);
         run_free(&st);
@@ -790,7 +815,6 @@ int cli_repl_psrp(winrsh_session *session, const struct cli_options *o)
             pending_line = NULL;
             if (*line)
                 add_history(line);
-            rl_callback_handler_remove();
             int leave = repl_line(rs, &st, line, &status);
             free(line);
             if (leave) {

@@ -24,7 +24,11 @@ typedef struct wr_psrp_binding wr_psrp_binding;
 
 /* Delivers received fragments. `pid` is the pipeline the transport said the
  * data belongs to (NULL: the pool, or unknown: the engine reads the PID in
- * the message header anyway). Return 0 to go on, negative to stop. */
+ * the message header anyway). Return 0 to go on, negative to stop.
+ * frags NULL with len 0 says the transport saw the end of pipeline `pid`'s
+ * output (WS-Man: CommandState Done); a pipeline that has not reported a
+ * final PIPELINE_STATE by then never will (its state was lost, e.g. in a
+ * Receive abandoned after Ctrl-C), and the engine ends it. */
 typedef int (*wr_psrp_data_cb)(const wr_guid *pid, const unsigned char *frags, size_t len,
                                void *payload);
 

@@ -20,7 +20,9 @@
  *   | receive          | Receive stdout [CommandId]; w:TimedOut is "no   |
  *   |                  | data yet"                                       |
  *   | stop             | Signal .../powershell/signal/crtl_c (sic: the   |
- *   |                  | spelling of PowerShell's WSManPlugin.cs)        |
+ *   |                  | spelling of PowerShell's WSManPlugin.cs); also  |
+ *   |                  | sent on a second connection when the session is |
+ *   |                  | interrupted during the pipeline's Receive       |
  *   | close_pipeline   | Signal terminate                                |
  *   | close_pool       | Delete                                          |
  *   +------------------+-------------------------------------------------+
@@ -38,6 +40,7 @@
 #include "psrp/fragment.h"
 #include "winrsh/errors.h"
 #include "wsman/ns.h"
+#include "wsman/session_internal.h"
 #include "wsman/shell.h"
 
 #define PS_SIGNAL_STOP "http://schemas.microsoft.com/powershell/signal/crtl_c"
@@ -54,9 +57,14 @@
 
 typedef struct wsman_binding {
     wr_psrp_binding base;
-    wr_wsman *ws; /* borrowed */
+    winrsh_session *session; /* borrowed, may be NULL */
+    wr_wsman *ws;            /* borrowed */
     char *resource_uri;
     wr_shell *shell;
+    /* The pipeline whose stop signal an interrupt already sent. */
+    wr_guid stopped;
+    int have_stopped;
+    const wr_guid *receiving; /* during a pipeline's Receive */
 } wsman_binding;
 
 static int oom(void)
@@ -80,7 +88,10 @@ static size_t wb_max_blob(wr_psrp_binding *b)
     unsigned long env = wr_wsman_max_envelope_size(wb_of(b)->ws);
     if (env > ENVELOPE_CAP)
         env = ENVELOPE_CAP;
-    size_t max = wr_psrp_max_blob(env, ENVELOPE_OVERHEAD);
+    /* Small envelopes (8 KiB is the least a session takes) keep half for
+     * the headers, which need about 2 KiB. */
+    size_t overhead = env < 2 * ENVELOPE_OVERHEAD ? env / 2 : ENVELOPE_OVERHEAD;
+    size_t max = wr_psrp_max_blob(env, overhead);
     return max ? max : 1024;
 }
 
@@ -230,6 +241,34 @@ static int on_stream(const char *stream, const char *command_id, const unsigned 
     return c->cb(pid, data, len, c->payload);
 }
 
+static int stopped_already(const wsman_binding *wb, const wr_guid *pid)
+{
+    return wb->have_stopped && memcmp(wb->stopped.b, pid->b, 16) == 0;
+}
+
+/* An interrupt while a pipeline's Receive waits: the stop signal goes out
+ * on the session's second connection and the Receive goes on, to collect
+ * what the pipeline sends as it stops, its Stopped state above all
+ * (abandoning the Receive could lose that on the server). */
+static int stop_on_side(void *ctx, wr_wsman *side)
+{
+    wsman_binding *wb = ctx;
+    if (!wb->receiving || !wb->shell)
+        return -1;
+    char id[37];
+    wr_guid_format(wb->receiving, 1, id);
+    wr_shell *sh = NULL;
+    int rc = wr_shell_attach(&sh, side, wb->resource_uri, wr_shell_get_id(wb->shell));
+    if (!rc)
+        rc = wr_shell_signal(sh, id, PS_SIGNAL_STOP);
+    wr_shell_free(sh);
+    if (!rc) {
+        wb->stopped = *wb->receiving;
+        wb->have_stopped = 1;
+    }
+    return rc;
+}
+
 static int wb_receive(wr_psrp_binding *b, const wr_guid *pid, long timeout_ms, wr_psrp_data_cb cb,
                       void *payload, int *timed_out)
 {
@@ -249,9 +288,22 @@ static int wb_receive(wr_psrp_binding *b, const wr_guid *pid, long timeout_ms, w
         .payload = &c,
     };
     wr_receive_result res;
+    /* Once the stop went out, a further interrupt abandons the wait. */
+    int act = wb->session && pid && !stopped_already(wb, pid);
+    if (act) {
+        wb->receiving = pid;
+        wr_session_set_interrupt_action(wb->session, stop_on_side, wb);
+    }
     int rc = wr_shell_receive(wb->shell, &a, &res);
+    if (act) {
+        wr_session_set_interrupt_action(wb->session, NULL, NULL);
+        wb->receiving = NULL;
+    }
     if (!rc)
         *timed_out = res.timed_out;
+    /* CommandState Done: the command's output has ended (binding.h). */
+    if (!rc && pid && res.done)
+        rc = cb(pid, NULL, 0, payload);
     return rc;
 }
 
@@ -260,9 +312,16 @@ static int wb_stop(wr_psrp_binding *b, const wr_guid *pid)
     wsman_binding *wb = wb_of(b);
     if (!wb->shell)
         return no_shell();
+    if (stopped_already(wb, pid))
+        return 0; /* an interrupt sent it during a Receive */
     char id[37];
     wr_guid_format(pid, 1, id);
-    return wr_shell_signal(wb->shell, id, PS_SIGNAL_STOP);
+    int rc = wr_shell_signal(wb->shell, id, PS_SIGNAL_STOP);
+    if (!rc) {
+        wb->stopped = *pid;
+        wb->have_stopped = 1;
+    }
+    return rc;
 }
 
 static int wb_close_pipeline(wr_psrp_binding *b, const wr_guid *pid)
@@ -310,7 +369,8 @@ static const wr_psrp_binding_ops WSMAN_OPS = {
     .free = wb_free,
 };
 
-int wr_psrp_binding_wsman_new(wr_psrp_binding **out, wr_wsman *ws, const char *config_name)
+int wr_psrp_binding_wsman_new(wr_psrp_binding **out, winrsh_session *session, wr_wsman *ws,
+                              const char *config_name)
 {
     *out = NULL;
     if (!config_name || !*config_name || strpbrk(config_name, "/?#<>&\"' \t\r\n"))
@@ -328,6 +388,7 @@ int wr_psrp_binding_wsman_new(wr_psrp_binding **out, wr_wsman *ws, const char *c
     }
     wb->resource_uri = (char *)wr_buf_detach(&uri, NULL);
     wb->base.ops = &WSMAN_OPS;
+    wb->session = session;
     wb->ws = ws;
     *out = &wb->base;
     return 0;

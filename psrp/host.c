@@ -14,9 +14,17 @@
  *   | WriteErrorLine (18),    | text             | host_write(ERROR, DEBUG,  |
  *   | Debug (19), Verbose (21)|                  | VERBOSE, WARNING; NL)     |
  *   | Warning (22)            |                  |                           |
- *   | WriteProgress (20)      | sourceId, record | the pipeline's progress   |
+ *   | WriteProgress (20)      | sourceId, record | nothing: the same record  |
+ *   |                         |                  | also comes as a           |
+ *   |                         |                  | PROGRESS_RECORD, which    |
+ *   |                         |                  | goes to the progress cb   |
  *   | SetShouldExit (6)       | exit code        | recorded (exit status)    |
  *   | ReadLine (11)           | -                | host_read_line, else me   |
+ *   | Prompt (23)             | caption, message,| host_write the labels,    |
+ *   |                         | fields           | host_read_line each       |
+ *   |                         |                  | (string fields only)      |
+ *   | PromptForChoice (26)    | caption, message,| host_write the choices,   |
+ *   |                         | choices, default | host_read_line the answer |
  *   | RawUI getters (27-44)   | -                | the HostInfo we sent      |
  *   | GetName/Version/        | -                | "winrsh", our version,    |
  *   | InstanceId (1-3)        |                  | the pool id               |
@@ -37,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/error.h"
 #include "psrp/clixml.h"
@@ -59,9 +68,8 @@ static const winrsh_psobject *param(const wr_psrp_host_call *hc, size_t i)
 static const char *param_text(const wr_psrp_host_call *hc, size_t i, size_t *len)
 {
     const winrsh_psobject *o = param(hc, i);
-    const char *t = o && winrsh_psobject_get_kind(o) != WINRSH_PSOBJ_NULL
-                        ? winrsh_psobject_text(o, len)
-                        : NULL;
+    const char *t =
+        o && winrsh_psobject_get_kind(o) != WINRSH_PSOBJ_NULL ? winrsh_psobject_text(o, len) : NULL;
     if (!t) {
         *len = 0;
         return "";
@@ -118,8 +126,8 @@ static int from_clixml(winrsh_psobject **out, const char *tag, const char *value
 static int add_string_prop(winrsh_psobject *o, const char *name, const char *value)
 {
     winrsh_psobject *v = NULL;
-    int rc = value ? winrsh_psobject_new_string(&v, value, strlen(value))
-                   : winrsh_psobject_new_null(&v);
+    int rc =
+        value ? winrsh_psobject_new_string(&v, value, strlen(value)) : winrsh_psobject_new_null(&v);
     if (!rc)
         rc = winrsh_psobject_add_property(o, name, v);
     else
@@ -179,10 +187,192 @@ static int new_error_record(winrsh_psobject **out, const char *message)
     return 0;
 }
 
+/* ---- prompts through host_write + host_read_line ---------------------- */
+
+static int say(winrsh_runspace *rs, const char *text, int newline)
+{
+    if (!rs->opts.host_write)
+        return 0;
+    return rs->opts.host_write(WINRSH_HOST_OUTPUT, text, strlen(text), newline,
+                               rs->opts.host_payload);
+}
+
+/* A label without its hot-key marker: "&Yes" -> "Yes". */
+static void strip_amp(const char *label, char *out, size_t size)
+{
+    size_t n = 0;
+    for (const char *p = label; *p && n + 1 < size; p++)
+        if (*p != '&')
+            out[n++] = *p;
+    out[n] = 0;
+}
+
+/* The hot key of a label: the character after '&' (ASCII), or 0. */
+static char hot_key(const char *label)
+{
+    const char *amp = strchr(label, '&');
+    return amp && amp[1] && (unsigned char)amp[1] < 0x80 ? amp[1] : 0;
+}
+
+static const char *prop_text(const winrsh_psobject *o, const char *name)
+{
+    const winrsh_psobject *v = winrsh_psobject_prop(o, name);
+    const char *t = v && winrsh_psobject_get_kind(v) != WINRSH_PSOBJ_NULL
+                        ? winrsh_psobject_text(v, NULL)
+                        : NULL;
+    return t ? t : "";
+}
+
+static int read_answer(winrsh_runspace *rs, char *buf, size_t size)
+{
+    buf[0] = 0;
+    int r = rs->opts.host_read_line(buf, size, rs->opts.host_payload);
+    buf[size - 1] = 0;
+    return r;
+}
+
+static void prompt_header(winrsh_runspace *rs, const wr_psrp_host_call *hc)
+{
+    size_t len;
+    const char *caption = param_text(hc, 0, &len);
+    if (*caption)
+        say(rs, caption, 1);
+    const char *message = param_text(hc, 1, &len);
+    if (*message)
+        say(rs, message, 1);
+}
+
+/* Prompt (Read-Host with a prompt, mandatory parameters): a Hashtable of
+ * field name -> the line typed, for string fields. */
+static int prompt_fields(winrsh_runspace *rs, const wr_psrp_host_call *hc, winrsh_psobject **result,
+                         char *why, size_t whylen)
+{
+    const winrsh_psobject *fields = param(hc, 2);
+    size_t n = winrsh_psobject_list_count(fields);
+    for (size_t i = 0; i < n; i++) {
+        const char *type = prop_text(winrsh_psobject_list_item(fields, i), "parameterTypeFullName");
+        if (*type && strcmp(type, "System.String") != 0) {
+            snprintf(why, whylen, "the winrsh host cannot prompt for a %.100s", type);
+            return 1;
+        }
+    }
+    char *buf = malloc(READ_LINE_MAX);
+    winrsh_psobject *dict = NULL;
+    int rc = buf ? winrsh_psobject_new_dict(&dict) : WINRSH_ENOMEM;
+    if (!rc)
+        prompt_header(rs, hc);
+    for (size_t i = 0; i < n && !rc; i++) {
+        const winrsh_psobject *f = winrsh_psobject_list_item(fields, i);
+        const char *name = prop_text(f, "name");
+        const char *label = prop_text(f, "label");
+        char shown[512];
+        strip_amp(*label ? label : name, shown, sizeof shown);
+        strncat(shown, ": ", sizeof shown - strlen(shown) - 1);
+        say(rs, shown, 0);
+        if (read_answer(rs, buf, READ_LINE_MAX)) {
+            snprintf(why, whylen, "no input is available for the prompt");
+            rc = 1;
+            break;
+        }
+        winrsh_psobject *k = NULL, *v = NULL;
+        rc = winrsh_psobject_new_string(&k, name, strlen(name));
+        if (!rc)
+            rc = winrsh_psobject_new_string(&v, buf, strlen(buf));
+        if (!rc) {
+            rc = winrsh_psobject_dict_add(dict, k, v);
+            k = v = NULL;
+        }
+        winrsh_psobject_free(k);
+        winrsh_psobject_free(v);
+    }
+    free(buf);
+    if (rc) {
+        winrsh_psobject_free(dict);
+        return rc;
+    }
+    *result = dict;
+    return 0;
+}
+
+/* PromptForChoice (confirmations, -Confirm, Inquire): the index chosen. */
+static int prompt_choice(winrsh_runspace *rs, const wr_psrp_host_call *hc, winrsh_psobject **result,
+                         char *why, size_t whylen)
+{
+    const winrsh_psobject *choices = param(hc, 2);
+    size_t n = winrsh_psobject_list_count(choices);
+    int32_t def = -1;
+    const winrsh_psobject *d = param(hc, 3);
+    if (!d || winrsh_psobject_get_int32(d, &def))
+        def = -1;
+    if (!n) {
+        snprintf(why, whylen, "PromptForChoice without choices");
+        return 1;
+    }
+    wr_buf line = WR_BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        const char *label = prop_text(winrsh_psobject_list_item(choices, i), "label");
+        char shown[256];
+        strip_amp(label, shown, sizeof shown);
+        char key = hot_key(label);
+        if (key)
+            wr_buf_printf(&line, "[%c] %s  ", key >= 'a' && key <= 'z' ? key - 32 : key, shown);
+        else
+            wr_buf_printf(&line, "%s  ", shown);
+    }
+    wr_buf_puts(&line, "[?] Help");
+    if (def >= 0 && (size_t)def < n) {
+        const char *label = prop_text(winrsh_psobject_list_item(choices, (size_t)def), "label");
+        char key = hot_key(label);
+        char shown[256];
+        strip_amp(label, shown, sizeof shown);
+        if (key)
+            wr_buf_printf(&line, " (default is \"%c\")", key >= 'a' && key <= 'z' ? key - 32 : key);
+        else
+            wr_buf_printf(&line, " (default is \"%s\")", shown);
+    }
+    wr_buf_puts(&line, ": ");
+    char answer[512];
+    int rc = 1;
+    prompt_header(rs, hc);
+    for (int tries = 0; tries < 20 && rc == 1; tries++) {
+        say(rs, wr_buf_cstr(&line), 0);
+        if (read_answer(rs, answer, sizeof answer)) {
+            snprintf(why, whylen, "no input is available for the prompt");
+            break;
+        }
+        if (!answer[0] && def >= 0 && (size_t)def < n) {
+            rc = winrsh_psobject_new_int32(result, def);
+            break;
+        }
+        if (strcmp(answer, "?") == 0) {
+            for (size_t i = 0; i < n; i++) {
+                const winrsh_psobject *c = winrsh_psobject_list_item(choices, i);
+                char shown[256], help[600];
+                strip_amp(prop_text(c, "label"), shown, sizeof shown);
+                snprintf(help, sizeof help, "%s - %s", shown, prop_text(c, "helpMessage"));
+                say(rs, help, 1);
+            }
+            continue;
+        }
+        for (size_t i = 0; i < n && rc == 1; i++) {
+            const char *label = prop_text(winrsh_psobject_list_item(choices, i), "label");
+            char shown[256];
+            strip_amp(label, shown, sizeof shown);
+            char key = hot_key(label);
+            int hit = (answer[1] == 0 && key && (answer[0] | 0x20) == (key | 0x20)) ||
+                      strcasecmp(answer, shown) == 0;
+            if (hit)
+                rc = winrsh_psobject_new_int32(result, (int32_t)i);
+        }
+    }
+    wr_buf_free(&line);
+    return rc;
+}
+
 /* The default answer to a method that returns a value: 0 with *result, 1
  * when there is none (an error response is sent). */
-static int default_value(winrsh_runspace *rs, const wr_psrp_host_call *hc,
-                         winrsh_psobject **result, char *why, size_t whylen)
+static int default_value(winrsh_runspace *rs, const wr_psrp_host_call *hc, winrsh_psobject **result,
+                         char *why, size_t whylen)
 {
     const wr_psrp_host_info *h = &rs->host;
     switch (hc->method_id) {
@@ -194,7 +384,7 @@ static int default_value(winrsh_runspace *rs, const wr_psrp_host_call *hc,
         return from_clixml(result, "G", rs->id);
     case WR_PSRP_HOST_READ_LINE: {
         if (!rs->opts.host_read_line) {
-            snprintf(why, whylen, "winrsh has no input for Read-Host here (stdin is not a terminal)");
+            snprintf(why, whylen, "the winrsh host cannot read input (no terminal)");
             return 1;
         }
         char *buf = malloc(READ_LINE_MAX);
@@ -209,6 +399,14 @@ static int default_value(winrsh_runspace *rs, const wr_psrp_host_call *hc,
         free(buf);
         return rc;
     }
+    case WR_PSRP_HOST_PROMPT:
+    case WR_PSRP_HOST_PROMPT_FOR_CHOICE:
+        if (!rs->opts.host_read_line) {
+            snprintf(why, whylen, "the winrsh host cannot read input (no terminal)");
+            return 1;
+        }
+        return hc->method_id == WR_PSRP_HOST_PROMPT ? prompt_fields(rs, hc, result, why, whylen)
+                                                    : prompt_choice(rs, hc, result, why, whylen);
     case WR_PSRP_HOST_GET_FOREGROUND_COLOR:
         return winrsh_psobject_new_int32(result, h->foreground_color);
     case WR_PSRP_HOST_GET_BACKGROUND_COLOR:
@@ -226,8 +424,7 @@ static int default_value(winrsh_runspace *rs, const wr_psrp_host_call *hc,
     case WR_PSRP_HOST_GET_MAX_WINDOW_SIZE:
         return new_pair(result, "width", h->max_window_width, "height", h->max_window_height);
     case WR_PSRP_HOST_GET_MAX_PHYSICAL_WINDOW_SIZE:
-        return new_pair(result, "width", h->max_physical_width, "height",
-                        h->max_physical_height);
+        return new_pair(result, "width", h->max_physical_width, "height", h->max_physical_height);
     case WR_PSRP_HOST_GET_WINDOW_TITLE: {
         const char *t = h->window_title ? h->window_title : "";
         return winrsh_psobject_new_string(result, t, strlen(t));
@@ -293,28 +490,6 @@ static int answer(winrsh_runspace *rs, winrsh_pipeline *p, const wr_psrp_host_ca
     return rc;
 }
 
-static int write_progress(winrsh_pipeline *p, const wr_psrp_host_call *hc)
-{
-    if (!p || !p->opts.progress)
-        return 0;
-    wr_psrp_progress pr;
-    if (wr_psrp_progress_read(param(hc, 1), &pr)) {
-        winrsh_error_clear();
-        return 0;
-    }
-    winrsh_progress pub = {
-        .activity = pr.activity,
-        .status = pr.status,
-        .current_operation = pr.current_operation,
-        .activity_id = pr.activity_id,
-        .parent_activity_id = pr.parent_activity_id,
-        .percent_complete = pr.percent_complete,
-        .seconds_remaining = pr.seconds_remaining,
-        .completed = pr.type == 1,
-    };
-    return cb_result(p->opts.progress(&pub, p->opts.payload));
-}
-
 int wr_host_dispatch(winrsh_runspace *rs, winrsh_pipeline *p, const winrsh_psobject *call)
 {
     wr_psrp_host_call hc;
@@ -344,7 +519,7 @@ int wr_host_dispatch(winrsh_runspace *rs, winrsh_pipeline *p, const winrsh_psobj
     case WR_PSRP_HOST_WRITE_WARNING_LINE:
         return host_write(rs, WINRSH_HOST_WARNING, &hc, 0, 1);
     case WR_PSRP_HOST_WRITE_PROGRESS:
-        return write_progress(p, &hc);
+        return 0; /* see the table: delivered once, from PROGRESS_RECORD */
     case WR_PSRP_HOST_SET_SHOULD_EXIT: {
         int32_t code = 0;
         const winrsh_psobject *c = param(&hc, 0);

@@ -33,8 +33,8 @@
 /* Queued input is sent once it reaches this much (or on end/receive). */
 #define INPUT_FLUSH_BYTES (64u * 1024u)
 /* How long winrsh_pipeline_free waits for a stopped pipeline to say so. */
-#define FREE_STOP_ROUNDS 3
-#define FREE_STOP_TIMEOUT_MS 5000L
+#define FREE_STOP_ROUNDS 2
+#define FREE_STOP_TIMEOUT_MS 3000L
 
 static int invalid(const char *what)
 {
@@ -65,8 +65,7 @@ winrsh_pipeline_options_init(winrsh_pipeline_options *opts, unsigned int version
 }
 
 WINRSH_EXTERN(int)
-winrsh_pipeline_new(winrsh_pipeline **out, winrsh_runspace *rs,
-                    const winrsh_pipeline_options *opts)
+winrsh_pipeline_new(winrsh_pipeline **out, winrsh_runspace *rs, const winrsh_pipeline_options *opts)
 {
     if (!out)
         return invalid("pipeline: NULL out pointer");
@@ -74,10 +73,9 @@ winrsh_pipeline_new(winrsh_pipeline **out, winrsh_runspace *rs,
     if (!rs)
         return invalid("pipeline: NULL runspace");
     if (rs->closed || rs->state != WR_PSRP_POOL_OPENED)
-        return wr_error_set(WINRSH_ECLOSED, WINRSH_ERRCLASS_PSRP,
-                            "pipeline: the runspace pool is not open%s%s",
-                            rs->broken_reason ? ": " : "",
-                            rs->broken_reason ? rs->broken_reason : "");
+        return wr_error_set(
+            WINRSH_ECLOSED, WINRSH_ERRCLASS_PSRP, "pipeline: the runspace pool is not open%s%s",
+            rs->broken_reason ? ": " : "", rs->broken_reason ? rs->broken_reason : "");
     winrsh_pipeline_options defaults;
     if (!opts) {
         winrsh_pipeline_options_init(&defaults, WINRSH_PIPELINE_OPTIONS_VERSION);
@@ -366,8 +364,8 @@ static int queue_input(winrsh_pipeline *p, const wr_buf *xml)
      * fault on the unknown command. */
     if (is_final(p->state))
         return 0;
-    int rc = wr_rs_fragment(p->rs, &p->pid, WR_PSRP_PIPELINE_INPUT, xml->data, xml->len,
-                            &p->input_q);
+    int rc =
+        wr_rs_fragment(p->rs, &p->pid, WR_PSRP_PIPELINE_INPUT, xml->data, xml->len, &p->input_q);
     if (!rc && p->input_q.len >= INPUT_FLUSH_BYTES)
         rc = flush_input(p);
     return rc;
@@ -453,9 +451,13 @@ WINRSH_EXTERN(int) winrsh_pipeline_receive(winrsh_pipeline *p, long timeout_ms, 
                             "(Read-Host -AsSecureString, Get-Credential...); winrsh does not "
                             "support that yet, so the pipeline was stopped");
     }
+    if (p->lost_state) {
+        p->lost_state = 0;
+        return wr_error_set(WINRSH_EPROTO, WINRSH_ERRCLASS_PSRP,
+                            "the server ended pipeline %s without reporting its state", p->id);
+    }
     if (rs->state == WR_PSRP_POOL_BROKEN || rs->state == WR_PSRP_POOL_CLOSED)
-        return wr_error_set(WINRSH_ECLOSED, WINRSH_ERRCLASS_PSRP,
-                            "the runspace pool %s%s%s",
+        return wr_error_set(WINRSH_ECLOSED, WINRSH_ERRCLASS_PSRP, "the runspace pool %s%s%s",
                             rs->state == WR_PSRP_POOL_BROKEN ? "broke" : "was closed",
                             rs->broken_reason ? ": " : "",
                             rs->broken_reason ? rs->broken_reason : "");
@@ -588,6 +590,19 @@ void wr_pipeline_abandon(winrsh_pipeline *p)
 {
     if (p->invoked && !is_final(p->state))
         p->state = WR_PSRP_PIPE_FAILED;
+}
+
+void wr_pipeline_transport_ended(winrsh_pipeline *p)
+{
+    if (!p->invoked || is_final(p->state))
+        return;
+    /* After a stop, Stopped is what the lost state would have said. */
+    if (p->stop_sent) {
+        p->state = WR_PSRP_PIPE_STOPPED;
+        return;
+    }
+    p->state = WR_PSRP_PIPE_FAILED;
+    p->lost_state = 1;
 }
 
 static int cb_result(int r)

@@ -89,8 +89,8 @@ int wr_rs_fragment(winrsh_runspace *rs, const wr_guid *pid, uint32_t type, const
     return rc;
 }
 
-int wr_rs_send(winrsh_runspace *rs, const wr_guid *pid, uint32_t type, const void *xml,
-               size_t len, int prompt_response)
+int wr_rs_send(winrsh_runspace *rs, const wr_guid *pid, uint32_t type, const void *xml, size_t len,
+               int prompt_response)
 {
     wr_buf frags = WR_BUF_INIT;
     int rc = wr_rs_fragment(rs, pid, type, xml, len, &frags);
@@ -247,6 +247,12 @@ static int on_message(void *payload, uint64_t object_id, const unsigned char *ms
 static int on_data(const wr_guid *pid, const unsigned char *frags, size_t len, void *payload)
 {
     winrsh_runspace *rs = payload;
+    if (!frags && !len) {
+        winrsh_pipeline *p = pid ? find_pipeline(rs, pid) : NULL;
+        if (p)
+            wr_pipeline_transport_ended(p);
+        return 0;
+    }
     rs->cur_pid = pid;
     int rc = wr_psrp_defrag_feed(&rs->defrag, frags, len, on_message, rs);
     rs->cur_pid = NULL;
@@ -374,8 +380,7 @@ int wr_runspace_open_binding(winrsh_runspace **out, wr_psrp_binding *binding,
     rs->state = WR_PSRP_POOL_OPENING;
     if (!rc) {
         if (rs->tracer)
-            wr_tracef(rs->tracer, "psrp: opening runspace pool %s (%s)", rs->id,
-                      rs->config_name);
+            wr_tracef(rs->tracer, "psrp: opening runspace pool %s (%s)", rs->id, rs->config_name);
         rc = binding->ops->open_pool(binding, &rs->rpid, frags.data, frags.len);
     }
     wr_buf_free(&frags);
@@ -398,9 +403,9 @@ int wr_runspace_open_binding(winrsh_runspace **out, wr_psrp_binding *binding,
         }
         long left = deadline - now_ms();
         if (left <= 0)
-            return open_failed(rs, wr_error_set(WINRSH_ETIMEOUT, WINRSH_ERRCLASS_PSRP,
-                                                "the runspace pool did not open within %ld ms",
-                                                limit));
+            return open_failed(rs,
+                               wr_error_set(WINRSH_ETIMEOUT, WINRSH_ERRCLASS_PSRP,
+                                            "the runspace pool did not open within %ld ms", limit));
         rc = wr_rs_receive(rs, NULL, 0);
         if (rc)
             return open_failed(rs, rc);
@@ -432,9 +437,8 @@ winrsh_runspace_open(winrsh_runspace **out, winrsh_session *session,
     if (opts->width < 0 || opts->height < 0 || opts->width > 10000 || opts->height > 10000)
         return invalid("runspace: width and height must be within 0-10000");
     wr_psrp_binding *b = NULL;
-    int rc = wr_session_psrp_binding(session, opts->config_name ? opts->config_name
-                                                                : DEFAULT_CONFIG,
-                                     &b);
+    int rc = wr_session_psrp_binding(session,
+                                     opts->config_name ? opts->config_name : DEFAULT_CONFIG, &b);
     if (rc)
         return rc;
     return wr_runspace_open_binding(out, b, session, opts, NULL);
@@ -462,6 +466,9 @@ WINRSH_EXTERN(int) winrsh_runspace_close(winrsh_runspace *rs)
     if (rs->closed)
         return 0;
     rs->closed = 1;
+    /* The pool must be closed even after Ctrl-C interrupted the caller. */
+    if (rs->session)
+        wr_session_clear_interrupt(rs->session);
     int rc = rs->binding->ops->close_pool(rs->binding);
     rs->state = WR_PSRP_POOL_CLOSED;
     return rc;

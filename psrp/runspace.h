@@ -67,6 +67,7 @@ struct winrsh_pipeline {
     int stop_sent;   /* the stop signal went out */
     int input_ended; /* END_OF_PIPELINE_INPUT queued or sent */
     int released;    /* close_pipeline (terminate) done */
+    int lost_state;  /* ended by the transport without a PIPELINE_STATE */
     wr_buf input_q;  /* fragments of queued PIPELINE_INPUT */
     wr_buf pr_q;     /* fragments of queued PIPELINE_HOST_RESPONSE */
     int have_exit;
@@ -89,8 +90,8 @@ struct winrsh_runspace {
     char *config_name;
     char *window_title;
     wr_psrp_host_info host;
-    winrsh_psobject *capability;   /* the server's SESSION_CAPABILITY */
-    winrsh_psobject *private_doc;  /* the APPLICATION_PRIVATE_DATA message */
+    winrsh_psobject *capability;  /* the server's SESSION_CAPABILITY */
+    winrsh_psobject *private_doc; /* the APPLICATION_PRIVATE_DATA message */
     const winrsh_psobject *private_data;
     char *broken_reason; /* text of the Broken state's error */
     winrsh_pipeline *pipelines;
@@ -114,8 +115,8 @@ void wr_pipeline_set_id(winrsh_pipeline *p, const wr_guid *pid);
 int wr_rs_fragment(winrsh_runspace *rs, const wr_guid *pid, uint32_t type, const void *xml,
                    size_t len, wr_buf *out);
 /* Build, fragment and send one message now. */
-int wr_rs_send(winrsh_runspace *rs, const wr_guid *pid, uint32_t type, const void *xml,
-               size_t len, int prompt_response);
+int wr_rs_send(winrsh_runspace *rs, const wr_guid *pid, uint32_t type, const void *xml, size_t len,
+               int prompt_response);
 /* Send queued host responses (pool and all pipelines). */
 int wr_rs_flush_responses(winrsh_runspace *rs);
 /* One binding receive for `p` (NULL: the pool); dispatches everything. */
@@ -125,6 +126,8 @@ int wr_rs_receive(winrsh_runspace *rs, winrsh_pipeline *p, long timeout_ms);
 int wr_pipeline_dispatch(winrsh_pipeline *p, uint32_t type, const winrsh_psobject *o);
 /* A pipeline reached a final state in the pool's view (Broken pool). */
 void wr_pipeline_abandon(winrsh_pipeline *p);
+/* The transport says the pipeline's output has ended (binding.h). */
+void wr_pipeline_transport_ended(winrsh_pipeline *p);
 
 /* Handle a host call; p NULL for RUNSPACEPOOL_HOST_CALL (host.c). */
 int wr_host_dispatch(winrsh_runspace *rs, winrsh_pipeline *p, const winrsh_psobject *call);

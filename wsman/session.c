@@ -364,5 +364,5 @@ int wr_session_psrp_binding(winrsh_session *s, const char *config, wr_psrp_bindi
      * Today every session is WS-Man over HTTP(S) (or a test's fake post);
      * the out-of-process transports (process://, ssh://, vmbus://...) add
      * their case here and return their binding (psrp/binding_outofproc.c). */
-    return wr_psrp_binding_wsman_new(out, s->ws, config);
+    return wr_psrp_binding_wsman_new(out, s, s->ws, config);
 }

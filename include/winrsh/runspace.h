@@ -25,6 +25,15 @@
  *     winrsh_pipeline_free(p);
  *     winrsh_runspace_free(rs);
  *
+ * What PowerShell shows and what it records arrive separately: with the
+ * console host this API describes to the server (HostInfo), a warning,
+ * verbose, debug or information record that the preferences say to show
+ * also comes as a host Write call (WriteWarningLine, WriteLine...), and
+ * Write-Host comes both as host calls and as an information record tagged
+ * PSHOST (WINRSH_MESSAGE_FROM_HOST). A program that prints what the remote
+ * console would print uses the host calls; one that collects the streams
+ * uses the records.
+ *
  * A runspace and its pipelines belong to one thread at a time (that of the
  * session). Pipelines must be freed before their runspace. Callbacks run
  * inside winrsh_pipeline_receive()/wait() (and, for the host, inside
@@ -96,7 +105,7 @@ typedef struct winrsh_runspace_options {
     const char *config_name;
     /** The terminal: remote formatting wraps at `width` (0: 120 x 50). */
     int width, height;
-    const char *window_title; /**< NULL: "winrsh" */
+    const char *window_title;                /**< NULL: "winrsh" */
     winrsh_host_write_cb host_write;         /**< NULL: host output is dropped */
     winrsh_host_read_line_cb host_read_line; /**< NULL: ReadLine fails on the server */
     winrsh_host_call_cb host_call;           /**< NULL: defaults only */
@@ -105,7 +114,10 @@ typedef struct winrsh_runspace_options {
     long open_timeout_ms;
 } winrsh_runspace_options;
 
-#define WINRSH_RUNSPACE_OPTIONS_INIT {.version = WINRSH_RUNSPACE_OPTIONS_VERSION}
+#define WINRSH_RUNSPACE_OPTIONS_INIT                                                               \
+    {                                                                                              \
+        .version = WINRSH_RUNSPACE_OPTIONS_VERSION                                                 \
+    }
 
 WINRSH_EXTERN(int)
 winrsh_runspace_options_init(winrsh_runspace_options *opts, unsigned int version);
@@ -115,8 +127,9 @@ winrsh_runspace_options_init(winrsh_runspace_options *opts, unsigned int version
  * Opened. A pool the server reports Broken fails with WINRSH_EPROTO and the
  * server's reason in winrsh_error_last().
  */
-WINRSH_EXTERN(int) winrsh_runspace_open(winrsh_runspace **out, winrsh_session *session,
-                                       const winrsh_runspace_options *opts);
+WINRSH_EXTERN(int)
+winrsh_runspace_open(winrsh_runspace **out, winrsh_session *session,
+                     const winrsh_runspace_options *opts);
 
 /** RunspacePoolState (MS-PSRP 2.2.3.4). */
 typedef enum {
@@ -173,8 +186,7 @@ typedef int (*winrsh_error_record_cb)(const winrsh_psobject *record, const char 
 
 /** A warning, verbose, debug or information record; `text` is its message. */
 typedef int (*winrsh_message_cb)(winrsh_ps_stream stream, const char *text,
-                                 const winrsh_psobject *record, unsigned int flags,
-                                 void *payload);
+                                 const winrsh_psobject *record, unsigned int flags, void *payload);
 
 /** A progress record (Write-Progress). Strings may be NULL. */
 typedef struct winrsh_progress {
@@ -206,14 +218,18 @@ typedef struct winrsh_pipeline_options {
     void *payload;
 } winrsh_pipeline_options;
 
-#define WINRSH_PIPELINE_OPTIONS_INIT {.version = WINRSH_PIPELINE_OPTIONS_VERSION}
+#define WINRSH_PIPELINE_OPTIONS_INIT                                                               \
+    {                                                                                              \
+        .version = WINRSH_PIPELINE_OPTIONS_VERSION                                                 \
+    }
 
 WINRSH_EXTERN(int)
 winrsh_pipeline_options_init(winrsh_pipeline_options *opts, unsigned int version);
 
 /** A new, empty pipeline in `rs` (nothing is sent yet). */
-WINRSH_EXTERN(int) winrsh_pipeline_new(winrsh_pipeline **out, winrsh_runspace *rs,
-                                      const winrsh_pipeline_options *opts);
+WINRSH_EXTERN(int)
+winrsh_pipeline_new(winrsh_pipeline **out, winrsh_runspace *rs,
+                    const winrsh_pipeline_options *opts);
 
 /** Append a script command (IsScript): PowerShell code, run in a new scope. */
 WINRSH_EXTERN(int) winrsh_pipeline_add_script(winrsh_pipeline *p, const char *script);
@@ -221,11 +237,11 @@ WINRSH_EXTERN(int) winrsh_pipeline_add_script(winrsh_pipeline *p, const char *sc
 WINRSH_EXTERN(int) winrsh_pipeline_add_command(winrsh_pipeline *p, const char *name);
 /** Add a named parameter to the last command; value NULL is $null. The
  *  value's document gets a reference (the caller keeps its own). */
-WINRSH_EXTERN(int) winrsh_pipeline_add_parameter(winrsh_pipeline *p, const char *name,
-                                                const winrsh_psobject *value);
+WINRSH_EXTERN(int)
+winrsh_pipeline_add_parameter(winrsh_pipeline *p, const char *name, const winrsh_psobject *value);
 /** A named parameter with a string value. */
-WINRSH_EXTERN(int) winrsh_pipeline_add_parameter_string(winrsh_pipeline *p, const char *name,
-                                                       const char *value);
+WINRSH_EXTERN(int)
+winrsh_pipeline_add_parameter_string(winrsh_pipeline *p, const char *name, const char *value);
 /** A switch parameter (-Name). */
 WINRSH_EXTERN(int) winrsh_pipeline_add_switch(winrsh_pipeline *p, const char *name);
 /** A positional argument to the last command. */
@@ -244,8 +260,7 @@ WINRSH_EXTERN(int) winrsh_pipeline_invoke(winrsh_pipeline *p);
  */
 WINRSH_EXTERN(int) winrsh_pipeline_send_input(winrsh_pipeline *p, const winrsh_psobject *obj);
 /** Queue one string of input (`len` bytes of UTF-8). */
-WINRSH_EXTERN(int) winrsh_pipeline_send_input_string(winrsh_pipeline *p, const char *s,
-                                                    size_t len);
+WINRSH_EXTERN(int) winrsh_pipeline_send_input_string(winrsh_pipeline *p, const char *s, size_t len);
 /** Send what is queued and END_OF_PIPELINE_INPUT. */
 WINRSH_EXTERN(int) winrsh_pipeline_end_input(winrsh_pipeline *p);
 

@@ -231,14 +231,14 @@ static void replace_all(wr_buf *out, const char *in, const char *from, const cha
     }
 }
 
-static const char SIGNAL_OK[] =
-    "<s:Envelope xmlns:s=\"" WR_NS_SOAP "\" xmlns:a=\"" WR_NS_ADDRESSING "\" xmlns:rsp=\"" WR_NS_SHELL
-    "\"><s:Header><a:Action>" WR_NS_SHELL "/SignalResponse</a:Action><a:RelatesTo>x</a:RelatesTo>"
-    "</s:Header><s:Body><rsp:SignalResponse/></s:Body></s:Envelope>";
-static const char SEND_OK[] =
-    "<s:Envelope xmlns:s=\"" WR_NS_SOAP "\" xmlns:a=\"" WR_NS_ADDRESSING "\" xmlns:rsp=\"" WR_NS_SHELL
-    "\"><s:Header><a:Action>" WR_NS_SHELL "/SendResponse</a:Action><a:RelatesTo>x</a:RelatesTo>"
-    "</s:Header><s:Body><rsp:SendResponse/></s:Body></s:Envelope>";
+static const char SIGNAL_OK[] = "<s:Envelope xmlns:s=\"" WR_NS_SOAP "\" xmlns:a=\"" WR_NS_ADDRESSING
+                                "\" xmlns:rsp=\"" WR_NS_SHELL "\"><s:Header><a:Action>" WR_NS_SHELL
+                                "/SignalResponse</a:Action><a:RelatesTo>x</a:RelatesTo>"
+                                "</s:Header><s:Body><rsp:SignalResponse/></s:Body></s:Envelope>";
+static const char SEND_OK[] = "<s:Envelope xmlns:s=\"" WR_NS_SOAP "\" xmlns:a=\"" WR_NS_ADDRESSING
+                              "\" xmlns:rsp=\"" WR_NS_SHELL "\"><s:Header><a:Action>" WR_NS_SHELL
+                              "/SendResponse</a:Action><a:RelatesTo>x</a:RelatesTo>"
+                              "</s:Header><s:Body><rsp:SendResponse/></s:Body></s:Envelope>";
 
 static int fake_post(void *ctx, const char *body, size_t len, long timeout_ms, wr_buf *resp,
                      long *status)
@@ -426,9 +426,8 @@ static void replay_open(replay *t, const char *name)
     assert_int_equal(winrsh_session_options_init(&so, WINRSH_SESSION_OPTIONS_VERSION), 0);
     so.user = "vagrant";
     so.password = "vagrant";
-    assert_int_equal(wr_session_open_with(&t->session, "http://127.0.0.1:5985", &so, fake_post,
-                                          &t->f),
-                     0);
+    assert_int_equal(
+        wr_session_open_with(&t->session, "http://127.0.0.1:5985", &so, fake_post, &t->f), 0);
     winrsh_runspace_options ro;
     assert_int_equal(winrsh_runspace_options_init(&ro, WINRSH_RUNSPACE_OPTIONS_VERSION), 0);
     ro.width = 100;
@@ -482,7 +481,8 @@ static void test_open_runspace(void **state)
     assert_non_null(strstr(create, ">2.3</w:Option>"));
     assert_non_null(strstr(create, "<rsp:InputStreams>stdin pr</rsp:InputStreams>"));
     assert_non_null(strstr(create, "<rsp:OutputStreams>stdout</rsp:OutputStreams>"));
-    assert_non_null(strstr(create, "<creationXml xmlns=\"http://schemas.microsoft.com/powershell\">"));
+    assert_non_null(
+        strstr(create, "<creationXml xmlns=\"http://schemas.microsoft.com/powershell\">"));
     char sid[64];
     attr_value(create, "ShellId=\"", sid, sizeof sid);
     assert_string_equal(sid, winrsh_runspace_id(t.rs));
@@ -508,8 +508,8 @@ static void test_open_runspace(void **state)
     winrsh_psobject *init = NULL;
     assert_int_equal(winrsh_psobject_from_clixml(&init, m2.data, m2.len), 0);
     int b = 1;
-    assert_int_equal(winrsh_psobject_get_bool(winrsh_psobject_path(init, "HostInfo._isHostNull"), &b),
-                     0);
+    assert_int_equal(
+        winrsh_psobject_get_bool(winrsh_psobject_path(init, "HostInfo._isHostNull"), &b), 0);
     assert_int_equal(b, 0);
     winrsh_psobject_free(init);
     wr_buf_free(&bin);
@@ -544,8 +544,9 @@ static void test_multiple_commands(void **state)
     assert_int_equal(t.s.noutputs, 7);
     assert_string_equal(t.s.outputs[0], "Hello World");
     assert_int_equal(t.s.output_kinds[1], WINRSH_PSOBJ_SECURESTRING);
-    assert_string_equal(t.s.outputs[2], "\xE3\x81\x93\xE3\x82\x93\xE3\x81\xAB\xE3\x81\xA1\xE3\x81\xAF"
-                                        " - actual_x000A_string\nnewline: \xF0\x90\x90\xB7");
+    assert_string_equal(t.s.outputs[2],
+                        "\xE3\x81\x93\xE3\x82\x93\xE3\x81\xAB\xE3\x81\xA1\xE3\x81\xAF"
+                        " - actual_x000A_string\nnewline: \xF0\x90\x90\xB7");
     assert_string_equal(t.s.outputs[3], "hi\"");
     assert_string_equal(t.s.outputs[4], "win-nnmu24vvkj0\\vagrant");
     assert_string_equal(t.s.outputs[5], "123");
@@ -699,6 +700,78 @@ static void test_protocol_2_3_input_and_debug(void **state)
     replay_close(&t);
 }
 
+/* A small MaxEnvelopeSize: CREATE_PIPELINE no longer fits one fragment, so
+ * the Command carries the first (Start) fragment and a Send on stdin the
+ * rest (End); outputs bigger than one Receive still arrive whole. */
+static void test_small_envelope_splits_create(void **state)
+{
+    (void)state;
+    replay t;
+    memset(&t, 0, sizeof t);
+    rec_load_file(&t.r, "test_psrp_small_msg_size.yml");
+    t.f.r = &t.r;
+    winrsh_session_options so;
+    assert_int_equal(winrsh_session_options_init(&so, WINRSH_SESSION_OPTIONS_VERSION), 0);
+    so.max_envelope_size = 32768;
+    assert_int_equal(
+        wr_session_open_with(&t.session, "http://127.0.0.1:5985", &so, fake_post, &t.f), 0);
+    assert_int_equal(winrsh_runspace_open(&t.rs, t.session, NULL), 0);
+    winrsh_pipeline *p = replay_pipeline(&t, 1);
+    char *script = malloc(40001);
+    assert_non_null(script);
+    memset(script, 'a', 40000);
+    script[40000] = 0;
+    assert_int_equal(winrsh_pipeline_add_script(p, script), 0);
+    free(script);
+    assert_int_equal(winrsh_pipeline_invoke(p), 0);
+    assert_int_equal(winrsh_pipeline_send_input_string(p, "input", 5), 0);
+    assert_int_equal(winrsh_pipeline_end_input(p), 0);
+
+    /* Command: one Start fragment; the first Send: the End fragment of the
+     * same object; every request within the envelope. */
+    for (size_t i = 0; i < t.f.nrequests; i++)
+        assert_true(t.f.requests[i].len <= 32768);
+    const char *cmd = find_request(&t.f, "Command", 0);
+    const char *b64 = strstr(cmd, "<rsp:Arguments>") + strlen("<rsp:Arguments>");
+    wr_buf bin = WR_BUF_INIT;
+    assert_int_equal(wr_base64_decode(&bin, b64, strcspn(b64, "<")), 0);
+    wr_psrp_fragment f;
+    size_t used;
+    assert_int_equal(wr_psrp_fragment_read(&f, bin.data, bin.len, &used), 0);
+    assert_int_equal(used, bin.len);
+    assert_int_equal(f.flags, WR_PSRP_FRAGMENT_START);
+    uint64_t oid = f.object_id;
+    wr_buf_clear(&bin);
+    /* The rest follows in order, in Sends of whole fragments, up to End. */
+    uint64_t next = 1;
+    int ended = 0;
+    for (size_t k = 0; !ended; k++) {
+        const char *send = find_request(&t.f, "Send", k);
+        assert_non_null(send);
+        b64 = strchr(strstr(send, "<rsp:Stream"), '>') + 1;
+        wr_buf_clear(&bin);
+        assert_int_equal(wr_base64_decode(&bin, b64, strcspn(b64, "<")), 0);
+        for (size_t off = 0; off < bin.len && !ended; off += used) {
+            assert_int_equal(wr_psrp_fragment_read(&f, bin.data + off, bin.len - off, &used), 0);
+            assert_int_equal(f.object_id, oid);
+            assert_int_equal(f.fragment_id, next++);
+            assert_int_equal(f.flags & WR_PSRP_FRAGMENT_START, 0);
+            ended = (f.flags & WR_PSRP_FRAGMENT_END) != 0;
+        }
+    }
+    assert_true(next >= 3); /* three fragments at least: Start, ..., End */
+    wr_buf_free(&bin);
+
+    assert_int_equal(winrsh_pipeline_wait(p), 0);
+    assert_int_equal(winrsh_pipeline_get_state(p), WINRSH_PIPELINE_COMPLETED);
+    assert_int_equal(t.s.noutputs, 3);
+    assert_string_equal(t.s.outputs[0], "input");
+    assert_int_equal(strlen(t.s.outputs[1]), 20000);
+    assert_int_equal(strlen(t.s.outputs[2]), 10000);
+    winrsh_pipeline_free(p);
+    replay_close(&t);
+}
+
 /* ---- host calls through a scripted binding --------------------------------- */
 
 /*
@@ -739,8 +812,7 @@ static int sb_create(wr_psrp_binding *b, const wr_guid *pid, const unsigned char
     return 0;
 }
 
-static int sb_send(wr_psrp_binding *b, const wr_guid *pid, const unsigned char *f, size_t l,
-                   int pr)
+static int sb_send(wr_psrp_binding *b, const wr_guid *pid, const unsigned char *f, size_t l, int pr)
 {
     (void)pid;
     script_binding *sb = (script_binding *)b;
@@ -760,6 +832,8 @@ static int sb_receive(wr_psrp_binding *b, const wr_guid *pid, long timeout_ms, w
         return 0;
     }
     wr_buf *d = &sb->to_deliver[sb->next++];
+    if (!d->len) /* the transport's "this command is done" */
+        return cb(pid, NULL, 0, payload);
     return cb(pid, d->data, d->len, payload);
 }
 
@@ -788,10 +862,9 @@ static void sb_free(wr_psrp_binding *b)
     (void)b; /* owned by the test */
 }
 
-static const wr_psrp_binding_ops SB_OPS = {"script",          sb_max_blob, sb_open_pool, sb_create,
-                                           sb_send,           sb_receive,  sb_stop,
-                                           sb_close_pipeline, sb_close_pool, NULL,
-                                           sb_free};
+static const wr_psrp_binding_ops SB_OPS = {
+    "script", sb_max_blob,       sb_open_pool,  sb_create, sb_send, sb_receive,
+    sb_stop,  sb_close_pipeline, sb_close_pool, NULL,      sb_free};
 
 static uint64_t server_oid = 1;
 
@@ -800,9 +873,8 @@ static void sb_queue(script_binding *sb, uint32_t type, const wr_guid *pid, cons
 {
     wr_buf msg = WR_BUF_INIT;
     wr_guid rp = {{0}};
-    assert_int_equal(wr_psrp_message_write(&msg, WR_PSRP_DEST_CLIENT, type, &rp, pid, xml,
-                                           strlen(xml)),
-                     0);
+    assert_int_equal(
+        wr_psrp_message_write(&msg, WR_PSRP_DEST_CLIENT, type, &rp, pid, xml, strlen(xml)), 0);
     wr_psrp_fragmenter fr = {server_oid++};
     assert_true(sb->n < 16);
     memset(&sb->to_deliver[sb->n], 0, sizeof(wr_buf));
@@ -810,6 +882,13 @@ static void sb_queue(script_binding *sb, uint32_t type, const wr_guid *pid, cons
         wr_psrp_fragment_message(&fr, msg.data, msg.len, 1000, &sb->to_deliver[sb->n], NULL), 0);
     sb->n++;
     wr_buf_free(&msg);
+}
+
+/* Queue the transport's end of a command's output (CommandState Done). */
+static void sb_queue_done(script_binding *sb)
+{
+    assert_true(sb->n < 16);
+    memset(&sb->to_deliver[sb->n++], 0, sizeof(wr_buf));
 }
 
 static void sb_release(script_binding *sb)
@@ -824,7 +903,7 @@ static void sb_release(script_binding *sb)
 #define HOST_CALL(ci, mi, name, mp)                                                                \
     "<Obj RefId=\"0\"><MS><I64 N=\"ci\">" ci "</I64><Obj N=\"mi\" RefId=\"1\"><TN RefId=\"0\">"    \
     "<T>System.Management.Automation.Remoting.RemoteHostMethodId</T><T>System.Enum</T>"            \
-    "<T>System.ValueType</T><T>System.Object</T></TN><ToString>" name "</ToString><I32>" mi         \
+    "<T>System.ValueType</T><T>System.Object</T></TN><ToString>" name "</ToString><I32>" mi        \
     "</I32></Obj><Obj N=\"mp\" RefId=\"2\"><TN RefId=\"1\"><T>System.Collections.ArrayList</T>"    \
     "<T>System.Object</T></TN><LST>" mp "</LST></Obj></MS></Obj>"
 
@@ -849,9 +928,9 @@ static void decode_responses(const wr_buf *pr, wr_buf *out)
         const winrsh_psobject *mr = winrsh_psobject_prop(o, "mr");
         const winrsh_psobject *me = winrsh_psobject_prop(o, "me");
         if (me) {
-            wr_buf_printf(out, "%lld:me:%s|", (long long)ci,
-                          winrsh_psobject_text(winrsh_psobject_path(me, "Exception.Message"),
-                                               NULL));
+            wr_buf_printf(
+                out, "%lld:me:%s|", (long long)ci,
+                winrsh_psobject_text(winrsh_psobject_path(me, "Exception.Message"), NULL));
         } else {
             assert_non_null(mr);
             const winrsh_psobject *w = winrsh_psobject_prop(mr, "width");
@@ -901,24 +980,24 @@ static void test_host_calls(void **state)
              HOST_CALL("-100", "14", "Write2", "<I32>7</I32><I32>0</I32><S>no newline</S>"));
     sb_queue(&sb, WR_PSRP_PIPELINE_HOST_CALL, &other,
              HOST_CALL("-100", "22", "WriteWarningLine", "<S>careful</S>"));
-    sb_queue(&sb, WR_PSRP_PIPELINE_HOST_CALL, &other,
-             HOST_CALL("5", "37", "GetBufferSize", ""));
+    sb_queue(&sb, WR_PSRP_PIPELINE_HOST_CALL, &other, HOST_CALL("5", "37", "GetBufferSize", ""));
     sb_queue(&sb, WR_PSRP_PIPELINE_HOST_CALL, &other, HOST_CALL("6", "1", "GetName", ""));
     sb_queue(&sb, WR_PSRP_PIPELINE_HOST_CALL, &other, HOST_CALL("7", "11", "ReadLine", ""));
     sb_queue(&sb, WR_PSRP_PIPELINE_HOST_CALL, &other,
              HOST_CALL("8", "26", "PromptForChoice", "<S>t</S><S>m</S>"));
     sb_queue(&sb, WR_PSRP_PIPELINE_HOST_CALL, &other,
+             HOST_CALL("9", "46", "ReadKey", "<I32>4</I32>"));
+    sb_queue(&sb, WR_PSRP_PIPELINE_HOST_CALL, &other,
              HOST_CALL("-100", "6", "SetShouldExit", "<I32>5</I32>"));
     sb_queue(&sb, WR_PSRP_PIPELINE_STATE, &other, COMPLETED);
     assert_int_equal(winrsh_pipeline_wait(p), 0);
-    assert_string_equal(wr_buf_cstr(&s.host),
-                        "0:hello from Write-Host\n0:no newline2:careful\n");
+    assert_string_equal(wr_buf_cstr(&s.host), "0:hello from Write-Host\n0:no newline2:careful\n");
     wr_buf resp = WR_BUF_INIT;
     decode_responses(&sb.pr_sent, &resp);
-    assert_string_equal(wr_buf_cstr(&resp),
-                        "5:width=133|6:winrsh|"
-                        "7:me:winrsh has no input for Read-Host here (stdin is not a terminal)|"
-                        "8:me:the winrsh host does not implement PromptForChoice|");
+    assert_string_equal(wr_buf_cstr(&resp), "5:width=133|6:winrsh|"
+                                            "7:me:the winrsh host cannot read input (no terminal)|"
+                                            "8:me:the winrsh host cannot read input (no terminal)|"
+                                            "9:me:the winrsh host does not implement ReadKey|");
     wr_buf_free(&resp);
     int code = 0;
     assert_int_equal(winrsh_pipeline_exit_code(p, &code), 1);
@@ -928,6 +1007,101 @@ static void test_host_calls(void **state)
     assert_int_equal(sb.stopped, 0);
     winrsh_runspace_free(rs);
     assert_int_equal(sb.closed, 1);
+    sb_release(&sb);
+    seen_free(&s);
+}
+
+static const char *const typed_lines[] = {"bob", "maybe", "n"};
+static size_t typed_next;
+
+static int on_read_line(char *buf, size_t size, void *payload)
+{
+    (void)payload;
+    if (typed_next >= sizeof typed_lines / sizeof typed_lines[0])
+        return -1;
+    snprintf(buf, size, "%s", typed_lines[typed_next++]);
+    return 0;
+}
+
+#define FIELD(name)                                                                                \
+    "<Obj RefId=\"4\"><MS><S N=\"name\">" name "</S><S N=\"label\"></S>"                           \
+    "<S N=\"parameterTypeFullName\">System.String</S></MS></Obj>"
+#define CHOICE(label) "<Obj><MS><S N=\"label\">" label "</S><S N=\"helpMessage\"></S></MS></Obj>"
+
+/* Prompt and PromptForChoice answered from host_read_line, as Read-Host
+ * and confirmations need; PUBLIC_KEY_REQUEST stops the pipeline with an
+ * error rather than leaving the server waiting. */
+static void test_prompts_and_key_request(void **state)
+{
+    (void)state;
+    script_binding sb;
+    memset(&sb, 0, sizeof sb);
+    sb.base.ops = &SB_OPS;
+    seen s;
+    memset(&s, 0, sizeof s);
+    typed_next = 0;
+    sb_queue(&sb, WR_PSRP_RUNSPACEPOOL_STATE, NULL, OPENED);
+    winrsh_runspace_options ro;
+    winrsh_runspace_options_init(&ro, WINRSH_RUNSPACE_OPTIONS_VERSION);
+    ro.host_write = on_host_write;
+    ro.host_read_line = on_read_line;
+    ro.host_payload = &s;
+    winrsh_runspace *rs = NULL;
+    assert_int_equal(wr_runspace_open_binding(&rs, &sb.base, NULL, &ro, NULL), 0);
+    winrsh_pipeline *p = NULL;
+    assert_int_equal(winrsh_pipeline_new(&p, rs, NULL), 0);
+    assert_int_equal(winrsh_pipeline_add_script(p, "Read-Host 'Your name'"), 0);
+    assert_int_equal(winrsh_pipeline_invoke(p), 0);
+    sb_queue(&sb, WR_PSRP_PIPELINE_HOST_CALL, NULL,
+             HOST_CALL("1", "23", "Prompt",
+                       "<S></S><S></S><Obj RefId=\"3\"><LST>" FIELD("Your name") "</LST></Obj>"));
+    sb_queue(&sb, WR_PSRP_PIPELINE_HOST_CALL, NULL,
+             HOST_CALL("2", "26", "PromptForChoice",
+                       "<S>Cap</S><S>Msg</S><Obj RefId=\"3\"><LST>" CHOICE("&amp;Yes")
+                           CHOICE("&amp;No") "</LST></Obj><I32>0</I32>"));
+    sb_queue(&sb, WR_PSRP_PIPELINE_HOST_CALL, NULL,
+             HOST_CALL("3", "24", "PromptForCredential1", "<S>c</S><S>m</S><S>u</S><S>t</S>"));
+    sb_queue(&sb, WR_PSRP_PUBLIC_KEY_REQUEST, NULL, "<S></S>");
+    assert_int_equal(winrsh_pipeline_wait(p), WINRSH_EPROTO);
+    assert_non_null(strstr(winrsh_error_last()->message, "SecureString"));
+    assert_int_equal(sb.stopped, 1);
+    /* "maybe" matched no choice: asked again, then "n". */
+    assert_string_equal(wr_buf_cstr(&s.host), "0:Your name: 0:Cap\n0:Msg\n"
+                                              "0:[Y] Yes  [N] No  [?] Help (default is \"Y\"): "
+                                              "0:[Y] Yes  [N] No  [?] Help (default is \"Y\"): ");
+    /* Answers: a Hashtable for Prompt, 1 for "n", an error for credentials. */
+    wr_psrp_defrag d;
+    wr_psrp_defrag_init(&d, 0, 0);
+    size_t off = 0, n = 0;
+    while (off < sb.pr_sent.len) {
+        wr_psrp_fragment f;
+        size_t used;
+        assert_int_equal(
+            wr_psrp_fragment_read(&f, sb.pr_sent.data + off, sb.pr_sent.len - off, &used), 0);
+        wr_psrp_message m;
+        assert_int_equal(wr_psrp_message_parse(&m, f.blob, f.blob_len), 0);
+        winrsh_psobject *o = NULL;
+        assert_int_equal(winrsh_psobject_from_clixml(&o, m.data, m.len), 0);
+        const winrsh_psobject *mr = winrsh_psobject_prop(o, "mr");
+        if (n == 0) {
+            assert_int_equal(winrsh_psobject_get_kind(mr), WINRSH_PSOBJ_DICT);
+            assert_string_equal(
+                winrsh_psobject_text(winrsh_psobject_dict_get(mr, "Your name"), NULL), "bob");
+        } else if (n == 1) {
+            int32_t v = -1;
+            assert_int_equal(winrsh_psobject_get_int32(mr, &v), 0);
+            assert_int_equal(v, 1);
+        } else {
+            assert_non_null(winrsh_psobject_prop(o, "me"));
+        }
+        winrsh_psobject_free(o);
+        off += used;
+        n++;
+    }
+    assert_int_equal(n, 3);
+    wr_psrp_defrag_free(&d);
+    winrsh_pipeline_free(p);
+    winrsh_runspace_free(rs);
     sb_release(&sb);
     seen_free(&s);
 }
@@ -985,14 +1159,38 @@ static void test_stop_and_free_running(void **state)
     winrsh_pipeline_free(p);
     assert_int_equal(sb.released, 1);
 
+    /* A stop whose Stopped state was lost (a Receive abandoned after
+     * Ctrl-C): the transport's Done ends the pipeline as Stopped. */
+    assert_int_equal(winrsh_pipeline_new(&p, rs, NULL), 0);
+    assert_int_equal(winrsh_pipeline_add_script(p, "Start-Sleep 60"), 0);
+    assert_int_equal(winrsh_pipeline_invoke(p), 0);
+    assert_int_equal(winrsh_pipeline_stop(p), 0);
+    sb_queue_done(&sb);
+    assert_int_equal(winrsh_pipeline_wait(p), 0);
+    assert_int_equal(winrsh_pipeline_get_state(p), WINRSH_PIPELINE_STOPPED);
+    winrsh_pipeline_free(p);
+    /* Without a stop, a Done with no state is the server's fault: an error,
+     * and the pipeline is over. */
+    assert_int_equal(winrsh_pipeline_new(&p, rs, NULL), 0);
+    assert_int_equal(winrsh_pipeline_add_script(p, "x"), 0);
+    assert_int_equal(winrsh_pipeline_invoke(p), 0);
+    sb_queue_done(&sb);
+    assert_int_equal(winrsh_pipeline_wait(p), WINRSH_EPROTO);
+    assert_non_null(strstr(winrsh_error_last()->message, "without reporting its state"));
+    assert_int_equal(winrsh_pipeline_get_state(p), WINRSH_PIPELINE_FAILED);
+    assert_int_equal(winrsh_pipeline_wait(p), 0);
+    winrsh_pipeline_free(p);
+    assert_int_equal(sb.stopped, 2);
+    assert_int_equal(sb.released, 3);
+
     /* Freeing a running pipeline stops it (bounded) and releases it. */
     p = NULL;
     assert_int_equal(winrsh_pipeline_new(&p, rs, NULL), 0);
     assert_int_equal(winrsh_pipeline_add_script(p, "Start-Sleep 60"), 0);
     assert_int_equal(winrsh_pipeline_invoke(p), 0);
     winrsh_pipeline_free(p);
-    assert_int_equal(sb.stopped, 2);
-    assert_int_equal(sb.released, 2);
+    assert_int_equal(sb.stopped, 3);
+    assert_int_equal(sb.released, 4);
     winrsh_runspace_free(rs);
     sb_release(&sb);
 }
@@ -1043,7 +1241,9 @@ int main(void)
         cmocka_unit_test(test_error_failed),
         cmocka_unit_test(test_pshost_set_should_exit),
         cmocka_unit_test(test_protocol_2_3_input_and_debug),
+        cmocka_unit_test(test_small_envelope_splits_create),
         cmocka_unit_test(test_host_calls),
+        cmocka_unit_test(test_prompts_and_key_request),
         cmocka_unit_test(test_broken_pool),
         cmocka_unit_test(test_stop_and_free_running),
         cmocka_unit_test(test_api_misuse),
