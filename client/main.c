@@ -33,6 +33,8 @@ static int open_session(const struct cli_options *o, const char *password, winrs
     sopts.insecure = o->insecure;
     sopts.client_cert = o->cert;
     sopts.client_key = o->key;
+    sopts.ssh_options = o->ssh_options;
+    sopts.ssh_option_count = o->n_ssh_options;
     if (o->trace || o->verbose) {
         sopts.trace = cli_trace;
         sopts.trace_level = o->trace ? 2 : 1;

@@ -642,9 +642,14 @@ int winrsh_cli_check_supported(const struct cli_options *o, char *err, size_t er
 {
     static const char *const transport_names[] = {"http://",  "https://",   "ssh://", "vmbus://",
                                                   "vsock://", "process://", "unix://"};
-    if (o->transport != CLI_TRANSPORT_HTTP && o->transport != CLI_TRANSPORT_HTTPS)
-        return opt_error(err, errlen, "%s targets are not supported yet ('%s')",
-                         transport_names[o->transport], o->target);
+    int wsman = o->transport == CLI_TRANSPORT_HTTP || o->transport == CLI_TRANSPORT_HTTPS;
+    if (!wsman && o->shell == CLI_SHELL_CMD)
+        return opt_error(err, errlen,
+                         "--shell cmd needs WinRM (an http:// or https:// target); %s targets "
+                         "carry PowerShell only",
+                         transport_names[o->transport]);
+    if (o->n_ssh_options && o->transport != CLI_TRANSPORT_SSH)
+        return opt_error(err, errlen, "--ssh-option only applies to ssh:// targets");
     if (o->shell == CLI_SHELL_CMD && o->output == CLI_OUTPUT_JSON)
         return opt_error(err, errlen, "--output json needs PowerShell (not --shell cmd)");
     if (o->shell == CLI_SHELL_CMD && o->config_name)
@@ -655,8 +660,6 @@ int winrsh_cli_check_supported(const struct cli_options *o, char *err, size_t er
         return opt_error(err, errlen, "--cert/--key need -a certificate");
     if (!o->cert && o->auth == WINRSH_AUTH_CERTIFICATE && o->action == CLI_ACTION_RUN)
         return opt_error(err, errlen, "-a certificate needs --cert FILE and --key FILE");
-    if (o->n_ssh_options)
-        return opt_error(err, errlen, "--ssh-option is not supported yet (ssh:// targets are not)");
     return 0;
 }
 
@@ -690,7 +693,9 @@ const char winrsh_cli_usage[] =
     "\n"
     "TARGET: [USER@]HOST[:PORT]  (http://HOST:5985/wsman, https and 5986 with --https;\n"
     "        IPv6 as [::1]:5985) or a URL http://HOST:PORT/wsman, https://HOST:PORT/wsman.\n"
-    "        ssh://, vmbus://, vsock://, process:// and unix:// are not supported yet.\n"
+    "        ssh://[USER@]HOST[:PORT] (OpenSSH's powershell subsystem), vmbus://VMID\n"
+    "        (PowerShell Direct, Windows), vsock://CID:PORT, process:///path/to/pwsh\n"
+    "        (a local pwsh -s) and unix:///path carry PowerShell only.\n"
     "\n"
     "Options may stand before and after TARGET; the first word after TARGET that is\n"
     "not an option starts COMMAND. -- ends the options.\n"

@@ -192,6 +192,12 @@ int cli_password_get(const struct cli_options *o, char *buf, int *have)
      * the library's error says to run kinit if there is none). */
     if (!o->user || o->auth == WINRSH_AUTH_KERBEROS || o->auth == WINRSH_AUTH_CERTIFICATE)
         return 0;
+    /* ssh authenticates itself (keys, agent, its own prompt); a local pwsh
+     * or a socket needs nothing. Only WinRM and PowerShell Direct take a
+     * password from us. */
+    if (o->transport != CLI_TRANSPORT_HTTP && o->transport != CLI_TRANSPORT_HTTPS &&
+        o->transport != CLI_TRANSPORT_VMBUS)
+        return 0;
     if (o->auth == WINRSH_AUTH_NEGOTIATE && strchr(o->user, '@'))
         return 0;
     int rc = prompt_password(o, buf);

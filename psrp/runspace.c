@@ -304,8 +304,10 @@ winrsh_runspace_options_init(winrsh_runspace_options *opts, unsigned int version
 
 static void runspace_release(winrsh_runspace *rs)
 {
-    if (rs->binding)
+    if (rs->binding) {
+        wr_session_forget_binding(rs->session, rs->binding);
         rs->binding->ops->free(rs->binding);
+    }
     wr_psrp_defrag_free(&rs->defrag);
     winrsh_psobject_free(rs->capability);
     winrsh_psobject_free(rs->private_doc);

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/mem.h"
 #include "common/trace.h"
+#include "psrp/binding_target.h"
 #include "psrp/binding_wsman.h"
 #include "session_internal.h"
 #include "transport/http.h"
@@ -41,6 +42,15 @@ struct winrsh_session {
     long operation_timeout_ms;
     unsigned long max_envelope_size;
     char *locale;
+    /* Out-of-process targets (process://, ssh://, vmbus://...): no HTTP or
+     * WS-Man; what the stream transports need is kept here instead. */
+    int out_of_process;
+    char *user;
+    char *password; /* vmbus:// only; wiped on free */
+    char **ssh_options;
+    size_t ssh_option_count;
+    long connect_timeout_ms;
+    wr_psrp_binding *oop_binding; /* the one a runspace holds, for interrupts */
 };
 
 WINRSH_EXTERN(int) winrsh_session_options_init(winrsh_session_options *opts, unsigned int version)
@@ -196,6 +206,37 @@ void wr_session_set_interrupt_action(winrsh_session *s, wr_interrupt_action fn, 
 }
 
 
+/* An out-of-process target: keep what its stream transport will need. */
+static int open_out_of_process(winrsh_session *s, const char *url,
+                               const winrsh_session_options *opts)
+{
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return url_error(url, "it contains control characters");
+    int rc = 0;
+    s->out_of_process = 1;
+    s->url = wr_strdup(url, &rc);
+    s->user = wr_strdup(opts->user, &rc);
+    s->password = wr_strdup(opts->password, &rc);
+    s->tracer.cb = opts->trace;
+    s->tracer.payload = opts->trace_payload;
+    s->tracer.level = opts->trace ? opts->trace_level : 0;
+    s->operation_timeout_ms = opts->operation_timeout_ms;
+    s->connect_timeout_ms = opts->connect_timeout_ms;
+    if (!rc && opts->ssh_option_count) {
+        s->ssh_options = calloc(opts->ssh_option_count, sizeof(char *));
+        if (!s->ssh_options)
+            rc = WINRSH_ENOMEM;
+        for (size_t i = 0; !rc && i < opts->ssh_option_count; i++) {
+            s->ssh_options[i] = wr_strdup(opts->ssh_options[i], &rc);
+            s->ssh_option_count = i + 1;
+        }
+    }
+    if (rc || !s->url)
+        return wr_error_set(WINRSH_ENOMEM, WINRSH_ERRCLASS_NOMEMORY, "out of memory");
+    return 0;
+}
+
 static int session_open(winrsh_session **out, const char *url, const winrsh_session_options *opts,
                         wr_post_fn post, void *post_ctx)
 {
@@ -215,6 +256,15 @@ static int session_open(winrsh_session **out, const char *url, const winrsh_sess
     winrsh_session *s = calloc(1, sizeof(*s));
     if (!s)
         return wr_error_set(WINRSH_ENOMEM, WINRSH_ERRCLASS_NOMEMORY, "out of memory");
+    if (wr_oop_target_is(url)) {
+        rc = open_out_of_process(s, url, opts);
+        if (rc) {
+            winrsh_session_free(s);
+            return rc;
+        }
+        *out = s;
+        return 0;
+    }
     rc = normalise_url(url, &s->url);
     if (rc) {
         free(s);
@@ -291,9 +341,14 @@ int wr_session_open_with(winrsh_session **out, const char *url, const winrsh_ses
 
 WINRSH_EXTERN(void) winrsh_session_interrupt(winrsh_session *session)
 {
-    /* Async-signal-safe: one store to a volatile sig_atomic_t. */
-    if (session)
-        session->interrupt = 1;
+    /* Async-signal-safe: one store to a volatile sig_atomic_t, and for an
+     * out-of-process transport one write() to its self-pipe. */
+    if (!session)
+        return;
+    session->interrupt = 1;
+    wr_psrp_binding *b = session->oop_binding;
+    if (b && b->ops->interrupt)
+        b->ops->interrupt(b);
 }
 
 WINRSH_EXTERN(const char *) winrsh_session_url(const winrsh_session *session)
@@ -318,6 +373,9 @@ winrsh_session_identify(winrsh_session *session, char *vendor, size_t vendor_siz
 {
     if (!session)
         return wr_error_set(WINRSH_EINVAL, WINRSH_ERRCLASS_INVALID, "identify: NULL session");
+    if (!session->ws)
+        return wr_error_set(WINRSH_EINVAL, WINRSH_ERRCLASS_INVALID,
+                            "identify needs a WS-Management target, not %s", session->url);
     wr_identity id;
     int rc = wr_wsman_identify(session->ws, &id);
     if (rc)
@@ -338,6 +396,11 @@ WINRSH_EXTERN(void) winrsh_session_free(winrsh_session *session)
     wr_http_free(session->http);
     wr_http_free(session->side_http);
     free(session->locale);
+    free(session->user);
+    wr_free_secret(session->password);
+    for (size_t i = 0; i < session->ssh_option_count; i++)
+        free(session->ssh_options[i]);
+    free(session->ssh_options);
     free(session->url);
     free(session);
 }
@@ -364,5 +427,29 @@ int wr_session_psrp_binding(winrsh_session *s, const char *config, wr_psrp_bindi
      * Today every session is WS-Man over HTTP(S) (or a test's fake post);
      * the out-of-process transports (process://, ssh://, vmbus://...) add
      * their case here and return their binding (psrp/binding_outofproc.c). */
+    if (s->out_of_process) {
+        /* "Microsoft.PowerShell" is the WS-Man default; out of process it
+         * would be sent as an explicit configuration name (PowerShell
+         * Direct's NONEMPTYCF), so only a name the user chose goes. */
+        wr_oop_target_options o = {0};
+        o.user = s->user;
+        o.password = s->password;
+        o.config_name = config && strcmp(config, "Microsoft.PowerShell") != 0 ? config : NULL;
+        o.ssh_options = (const char *const *)s->ssh_options;
+        o.ssh_option_count = s->ssh_option_count;
+        o.connect_timeout_ms = s->connect_timeout_ms;
+        o.operation_timeout_ms = s->operation_timeout_ms;
+        o.tracer = &s->tracer;
+        int rc = wr_psrp_binding_for_target(out, s->url, &o);
+        if (!rc)
+            s->oop_binding = *out;
+        return rc;
+    }
     return wr_psrp_binding_wsman_new(out, s, s->ws, config);
+}
+
+void wr_session_forget_binding(winrsh_session *s, const wr_psrp_binding *b)
+{
+    if (s && s->oop_binding == b)
+        s->oop_binding = NULL;
 }

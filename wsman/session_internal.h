@@ -19,6 +19,10 @@ wr_wsman *wr_session_wsman(winrsh_session *s);
 typedef int (*wr_interrupt_action)(void *ctx, wr_wsman *side);
 void wr_session_set_interrupt_action(winrsh_session *s, wr_interrupt_action fn, void *ctx);
 
+/* A runspace is about to free the binding the session handed out. */
+struct wr_psrp_binding;
+void wr_session_forget_binding(winrsh_session *s, const struct wr_psrp_binding *b);
+
 /* Forget a pending interrupt: clean-up paths (terminate, Delete) must still
  * reach the server after the user pressed Ctrl-C. */
 void wr_session_clear_interrupt(winrsh_session *s);

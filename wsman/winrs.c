@@ -161,6 +161,11 @@ winrsh_shell_open(winrsh_shell **out, winrsh_session *session, const winrsh_shel
         .options = options,
         .noptions = sizeof(options) / sizeof(options[0]),
     };
+    if (!wr_session_wsman(session))
+        return wr_error_set(WINRSH_EINVAL, WINRSH_ERRCLASS_INVALID,
+                            "the WinRS cmd shell needs a WS-Management target (http:// or "
+                            "https://), not %s",
+                            winrsh_session_url(session));
     winrsh_shell *s = calloc(1, sizeof(*s));
     if (!s)
         return oom();

@@ -66,6 +66,9 @@ typedef struct winrsh_session_options {
     /** Comma-separated TrustedHosts patterns used instead of the list in
      *  config_dir (for embedders that keep their own); NULL = the file. */
     const char *trusted_hosts;
+    /** ssh:// targets: values passed to ssh as `-o VALUE`, in order. */
+    const char *const *ssh_options;
+    size_t ssh_option_count;
 } winrsh_session_options;
 
 #define WINRSH_SESSION_OPTIONS_INIT {.version = WINRSH_SESSION_OPTIONS_VERSION}
@@ -74,8 +77,13 @@ typedef struct winrsh_session_options {
 WINRSH_EXTERN(int) winrsh_session_options_init(winrsh_session_options *opts, unsigned int version);
 
 /**
- * Open a session to a WS-Management endpoint, e.g.
- * "http://host:5985/wsman". No traffic is sent until the first operation.
+ * Open a session. `url` is a WS-Management endpoint ("http://host:5985/wsman",
+ * "https://host:5986/wsman") or an out-of-process PowerShell endpoint that
+ * only runspaces can use: "process:///path/to/pwsh" (a local pwsh -s),
+ * "ssh://[USER@]HOST[:PORT]" (OpenSSH's powershell subsystem),
+ * "vmbus://VMID[/CONFIG]" (PowerShell Direct; user and password from the
+ * options), "vsock://CID:PORT", "unix:///path". No traffic is sent and no
+ * process started until the first operation.
  */
 WINRSH_EXTERN(int) winrsh_session_open(winrsh_session **out, const char *url,
                                       const winrsh_session_options *opts);

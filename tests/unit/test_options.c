@@ -244,9 +244,15 @@ static void test_other_schemes(void **state)
         assert_int_equal(PARSE((char *)cases[i].target, "dir"), 0);
         assert_int_equal(o.transport, cases[i].t);
         assert_string_equal(o.command, "dir");
+        /* They carry PowerShell (the default shell)... */
+        assert_int_equal(winrsh_cli_check_supported(&o, err, sizeof(err)), 0);
+        /* ...and never the WinRS cmd shell. */
+        assert_int_equal(PARSE("--shell", "cmd", (char *)cases[i].target, "dir"), 0);
         assert_int_equal(winrsh_cli_check_supported(&o, err, sizeof(err)), -1);
-        assert_err_contains("not supported yet");
+        assert_err_contains("--shell cmd needs WinRM");
     }
+    assert_int_equal(PARSE("--ssh-option", "Port=2222", "ssh://me@lab", "dir"), 0);
+    assert_int_equal(winrsh_cli_check_supported(&o, err, sizeof(err)), 0);
 }
 
 /* ---- where COMMAND starts ---- */
@@ -536,8 +542,7 @@ static void test_check_supported(void **state)
 
     assert_int_equal(PARSE("--ssh-option=A=b", "host"), 0);
     assert_int_equal(winrsh_cli_check_supported(&o, err, sizeof(err)), -1);
-    assert_err_contains("--ssh-option");
-    assert_err_contains("not supported yet");
+    assert_err_contains("--ssh-option only applies to ssh:// targets");
     assert_int_equal(PARSE("--cert=c", "--key=k", "host"), 0);
     assert_int_equal(winrsh_cli_check_supported(&o, err, sizeof(err)), -1);
     assert_err_contains("--cert/--key need -a certificate");
