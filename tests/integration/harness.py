@@ -310,8 +310,9 @@ class TestHost:
     """
 
     def __init__(self, users=None, auth="basic", allow_unencrypted=True,
-                 extra_args=(), workdir=None):
+                 extra_args=(), workdir=None, env=None):
         self.users = dict(users or {})
+        self.env = env          # the host's environment; None: base_env()
         self.auth = auth
         self.allow_unencrypted = allow_unencrypted
         self.extra_args = list(extra_args)
@@ -341,7 +342,7 @@ class TestHost:
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
             self.argv(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=self._stderr, env=base_env(), close_fds=True,
+            stderr=self._stderr, env=self.env or base_env(), close_fds=True,
             start_new_session=True)
         deadline = time.monotonic() + timeout
         line = b""
