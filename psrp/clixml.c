@@ -836,7 +836,7 @@ static int read_primitive(rd *r, winrsh_psobject *o, winrsh_psobject_kind kind, 
         bad = tl < 10 || t[4] != '-';
         break;
     case WINRSH_PSOBJ_TIMESPAN: {
-        int64_t ticks;
+        int64_t ticks = 0;
         bad = parse_duration(t, &ticks);
         o->v.i = ticks;
         break;

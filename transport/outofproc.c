@@ -556,8 +556,8 @@ static int fill(wr_oop_conn *c, int wait_ms, int want_write, int use_intr, int *
 /* The next buffered packet: 1, 0 if no whole line is buffered, or < 0. */
 static int next_packet(wr_oop_conn *c, wr_oop_packet *p)
 {
-    const char *line;
-    size_t len;
+    const char *line = NULL;
+    size_t len = 0;
     int r = wr_oop_reader_next(&c->rd, &line, &len);
     if (r <= 0)
         return r < 0 ? fail(c, r) : 0;

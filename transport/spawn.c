@@ -150,10 +150,9 @@ static void signal_group(proc_stream *p, int sig)
 
 static void tail_append(proc_stream *p, const char *data, size_t n)
 {
-    if (n >= ERR_TAIL_MAX) {
-        memcpy(p->tail, data + n - ERR_TAIL_MAX, ERR_TAIL_MAX);
-        p->tail_len = ERR_TAIL_MAX;
-        return;
+    if (n > ERR_TAIL_MAX) { /* only the last ERR_TAIL_MAX bytes matter */
+        data += n - ERR_TAIL_MAX;
+        n = ERR_TAIL_MAX;
     }
     if (p->tail_len + n > ERR_TAIL_MAX) {
         size_t drop = p->tail_len + n - ERR_TAIL_MAX;

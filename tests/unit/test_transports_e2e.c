@@ -382,7 +382,10 @@ static void broker_start(broker *b, ...)
     if (!nl || strncmp(line, "READY ", 6) != 0)
         fail_msg("the broker did not get ready: \"%s\"", line);
     *nl = 0;
-    snprintf(b->dir, sizeof b->dir, "%s", line + 6);
+    size_t dl = strlen(line + 6);
+    if (dl >= sizeof b->dir)
+        fail_msg("the broker's directory name is too long: \"%s\"", line + 6);
+    memcpy(b->dir, line + 6, dl + 1);
     setenv("WINRSH_HVSOCKET_DIR", b->dir, 1);
 }
 
