@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/url.h"
 #include "common/mem.h"
 #include "common/trace.h"
 #include "winrsh/errors.h"
@@ -128,50 +129,7 @@ static void printable(char *out, size_t outsz, const char *s)
 
 /* ---- target text ------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
-/* s[0..n) with %XX decoded, malloc'd; NULL for a bad escape or a control
- * character (*nomem set when it was memory). */
-static char *pct_decode(const char *s, size_t n, int *nomem)
-{
-    char *out = malloc(n + 1);
-    *nomem = !out;
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '%') {
-            if (i + 2 >= n) {
-                free(out);
-                return NULL;
-            }
-            int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
-            if (h < 0 || l < 0) {
-                free(out);
-                return NULL;
-            }
-            c = (unsigned char)(h * 16 + l);
-            i += 2;
-        }
-        if (c < 0x20 || c == 0x7f) {
-            free(out);
-            return NULL;
-        }
-        out[o++] = (char)c;
-    }
-    out[o] = 0;
-    return out;
-}
 
 void wr_hvsocket_target_free(wr_hvsocket_target *t)
 {
@@ -211,7 +169,7 @@ int wr_hvsocket_target_parse(wr_hvsocket_target *t, const char *target)
         size_t ulen = (size_t)(at - rest);
         if (ulen == 0)
             return bad_target(t, target, "an empty user name");
-        t->user = pct_decode(rest, ulen, &nomem);
+        t->user = wr_pct_decode(rest, ulen, &nomem);
         if (!t->user)
             return nomem ? wr_error_set(WINRSH_ENOMEM, WINRSH_ERRCLASS_NOMEMORY, "out of memory")
                          : bad_target(t, target, "a bad %-escape or control character in USER");
@@ -235,7 +193,7 @@ int wr_hvsocket_target_parse(wr_hvsocket_target *t, const char *target)
         if (slash[clen] == '/')
             clen--; /* one trailing slash */
         if (clen) {
-            t->config = pct_decode(slash + 1, clen, &nomem);
+            t->config = wr_pct_decode(slash + 1, clen, &nomem);
             if (!t->config)
                 return nomem
                            ? wr_error_set(WINRSH_ENOMEM, WINRSH_ERRCLASS_NOMEMORY, "out of memory")

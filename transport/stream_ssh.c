@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/url.h"
 #include "common/trace.h"
 #include "transport/spawn.h"
 #include "winrsh/errors.h"
@@ -35,50 +36,7 @@ static int bad_target(const char *target, const char *why)
                         "%s: not an ssh://[USER@]HOST[:PORT] target: %s", target, why);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
-/* A malloc'd copy of s[0..n) with %XX decoded; NULL on a bad escape, a
- * control character or no memory (*nomem tells). */
-static char *decode(const char *s, size_t n, int *nomem)
-{
-    char *out = malloc(n + 1);
-    *nomem = !out;
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '%') {
-            if (i + 2 >= n) { /* fewer than two characters follow */
-                free(out);
-                return NULL;
-            }
-            int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
-            if (h < 0 || l < 0) {
-                free(out);
-                return NULL;
-            }
-            c = (unsigned char)(h * 16 + l);
-            i += 2;
-        }
-        if (c < 0x20 || c == 0x7f) {
-            free(out);
-            return NULL;
-        }
-        out[o++] = (char)c;
-    }
-    out[o] = 0;
-    return out;
-}
 
 void wr_ssh_target_free(wr_ssh_target *t)
 {
@@ -117,7 +75,7 @@ int wr_ssh_target_parse(wr_ssh_target *t, const char *target)
         size_t ulen = (size_t)(at - rest);
         if (ulen == 0)
             return bad_target(target, "an empty user name");
-        t->user = decode(rest, ulen, &nomem);
+        t->user = wr_pct_decode(rest, ulen, &nomem);
         if (!t->user) {
             if (nomem)
                 return wr_error_set(WINRSH_ENOMEM, WINRSH_ERRCLASS_NOMEMORY, "out of memory");
