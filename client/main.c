@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include <winrsh/winrsh.h>
 
@@ -101,6 +104,11 @@ int main(int argc, char **argv)
     struct cli_options o;
     char err[1024];
 
+#ifdef __linux__
+    /* We are about to hold a password (or keys): no core dump, no ptrace or
+     * /proc/PID/{mem,environ} by other processes of the same user. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#endif
     sanitise_std_fds();
 
     if (winrsh_cli_parse(argc, argv, &o, err, sizeof(err)) != 0) {

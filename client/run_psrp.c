@@ -27,13 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <readline/history.h>
-#include <readline/readline.h>
 
 #include "output.h"
 #include "run_winrs.h"
@@ -690,145 +686,6 @@ int cli_run_psrp(winrsh_session *session, const struct cli_options *o)
         cli_verbose("closing runspace pool %s", winrsh_runspace_id(rs));
     }
     winrsh_runspace_free(rs); /* always: a leaked shell counts against the quota */
-    run_free(&st);
-    return status;
-}
-
-/* ---- the REPL -------------------------------------------------------------- */
-
-static char *pending_line;
-static int pending_eof;
-
-static void on_rl_line(char *line)
-{
-    if (line)
-        pending_line = line;
-    else
-        pending_eof = 1;
-    /* Removed here, not after rl_callback_read_char() returns: otherwise
-     * readline has already drawn the next prompt above the output. */
-    rl_callback_handler_remove();
-}
-
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        s[--n] = '\0';
-    return s;
-}
-
-/* Run one line; 1 to leave the REPL (status in *status). */
-static int repl_line(winrsh_runspace *rs, struct psrp_run *st, char *raw, int *status)
-{
-    char *line = trim(raw);
-    if (!*line)
-        return 0;
-    if (strcasecmp(line, "exit") == 0) {
-        *status = 0;
-        return 1;
-    }
-    int exited = 0;
-    int rc = run_script(rs, st, line, 0, &exited);
-    /* `exit N` leaves the session with N, as in Enter-PSSession. */
-    if (exited || rc == CLI_EXIT_SIGPIPE ||
-        winrsh_runspace_get_state(rs) != WINRSH_RUNSPACE_OPENED) {
-        *status = rc;
-        return 1;
-    }
-    if (cli_signals_terminate()) {
-        *status = 128 + cli_signals_terminate();
-        return 1;
-    }
-    *status = rc;
-    cli_signals_install();
-    cli_signals_reset();
-    return 0;
-}
-
-int cli_repl_psrp(winrsh_session *session, const struct cli_options *o)
-{
-    struct psrp_run st;
-    run_init(&st, o);
-    int tty = isatty(0);
-    winrsh_runspace *rs = NULL;
-    int status = open_runspace(session, o, &st, tty, &rs);
-    if (status != 0 || o->no_stdin) {
-        winrsh_runspace_free(rs);
-        run_free(&st);
-        return status;
-    }
-    if (!tty) {
-        char *line = NULL;
-        size_t cap = 0;
-        for (;;) {
-            errno = 0;
-            if (getline(&line, &cap, stdin) < 0) {
-                if (errno == EINTR && !cli_signals_terminate()) {
-                    clearerr(stdin);
-                    cli_signals_reset();
-                    continue;
-                }
-                if (cli_signals_terminate())
-                    status = 128 + cli_signals_terminate();
-                break;
-            }
-            if (repl_line(rs, &st, line, &status))
-                break;
-        }
-        free(line);
-    } else {
-        char prompt[600];
-        snprintf(prompt, sizeof prompt, "PS %s> ", o->host);
-        rl_catch_signals = 0;
-        rl_callback_handler_install(prompt, on_rl_line);
-        for (;;) {
-            struct pollfd pf = {.fd = 0, .events = POLLIN};
-            if (poll(&pf, 1, -1) < 0) {
-                if (errno != EINTR)
-                    break;
-                if (cli_signals_terminate()) {
-                    status = 128 + cli_signals_terminate();
-                    break;
-                }
-                if (cli_signals_interrupts()) {
-                    cli_signals_reset();
-                    rl_free_line_state();
-                    rl_callback_sigcleanup();
-                    rl_crlf();
-                    rl_replace_line("", 0);
-                    rl_on_new_line();
-                    rl_redisplay();
-                }
-                continue;
-            }
-            rl_callback_read_char();
-            if (pending_eof) {
-                rl_crlf();
-                break;
-            }
-            if (!pending_line)
-                continue;
-            char *line = pending_line;
-            pending_line = NULL;
-            if (*line)
-                add_history(line);
-            int leave = repl_line(rs, &st, line, &status);
-            free(line);
-            if (leave) {
-                winrsh_runspace_free(rs);
-                run_free(&st);
-                clear_history();
-                return status;
-            }
-            rl_callback_handler_install(prompt, on_rl_line);
-        }
-        rl_callback_handler_remove();
-        clear_history();
-    }
-    winrsh_runspace_free(rs);
     run_free(&st);
     return status;
 }

@@ -14,7 +14,8 @@
  * exit status (ARCHITECTURE.md 4). */
 int cli_run_psrp(winrsh_session *session, const struct cli_options *o);
 
-/* The REPL: one script per line in one runspace pool. */
+/* The REPL (repl_psrp.c): an Enter-PSSession-like session on a terminal,
+ * one script per line of stdin otherwise. */
 int cli_repl_psrp(winrsh_session *session, const struct cli_options *o);
 
 #endif

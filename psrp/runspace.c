@@ -7,6 +7,7 @@
  */
 #include "psrp/runspace.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +17,19 @@
 #include "common/mem.h"
 #include "psrp/clixml.h"
 #include "psrp/records.h"
+#include "psrp/securestring.h"
 #include "winrsh/errors.h"
 #include "wsman/session_internal.h"
 
 #define DEFAULT_CONFIG "Microsoft.PowerShell"
 #define DEFAULT_TITLE "winrsh"
 #define DEFAULT_OPEN_TIMEOUT_MS 120000L
+/* How long the server may take to answer PUBLIC_KEY, and the longest
+ * single pool receive while we wait. */
+#define KEY_EXCHANGE_TIMEOUT_MS 30000L
+#define KEY_EXCHANGE_ROUND_MS 10000L
+/* The size of a version 1 winrsh_runspace_options. */
+#define OPTIONS_V1_SIZE offsetof(winrsh_runspace_options, host_read_secret)
 
 static int invalid(const char *what)
 {
@@ -147,6 +155,181 @@ static char *dup_text(const char *s)
     return wr_strdup(s, &rc);
 }
 
+/* ---- SecureString key exchange (securestring.h) ----------------------------- */
+
+typedef struct deferred_call {
+    winrsh_pipeline *p;    /* NULL: a pool host call */
+    winrsh_psobject *call; /* a reference */
+} deferred_call;
+
+struct wr_rs_secure {
+    wr_ss_session ss;
+    deferred_call *calls; /* host calls waiting for the session key */
+    size_t n, cap;
+    int busy;   /* secure_followup is running */
+    int failed; /* the exchange failed in this followup: answer with errors */
+};
+
+static int secure_state(winrsh_runspace *rs, struct wr_rs_secure **out)
+{
+    if (!rs->secure && !(rs->secure = calloc(1, sizeof *rs->secure)))
+        return WINRSH_ENOMEM;
+    *out = rs->secure;
+    return 0;
+}
+
+static void secure_free(winrsh_runspace *rs)
+{
+    struct wr_rs_secure *sc = rs->secure;
+    if (!sc)
+        return;
+    for (size_t i = 0; i < sc->n; i++)
+        winrsh_psobject_free(sc->calls[i].call);
+    free(sc->calls);
+    wr_ss_session_clear(&sc->ss);
+    free(sc);
+    rs->secure = NULL;
+}
+
+const unsigned char *wr_rs_session_key(winrsh_runspace *rs)
+{
+    return rs->secure && rs->secure->ss.have_key ? rs->secure->ss.key : NULL;
+}
+
+int wr_rs_defer_secure_call(winrsh_runspace *rs, winrsh_pipeline *p, const winrsh_psobject *call)
+{
+    struct wr_rs_secure *sc;
+    if (secure_state(rs, &sc))
+        return oom();
+    if (sc->failed)
+        return 1;
+    if (sc->n == sc->cap) {
+        size_t cap = sc->cap ? sc->cap * 2 : 4;
+        deferred_call *c = realloc(sc->calls, cap * sizeof *c);
+        if (!c)
+            return oom();
+        sc->calls = c;
+        sc->cap = cap;
+    }
+    sc->calls[sc->n].p = p;
+    sc->calls[sc->n].call = winrsh_psobject_ref(call);
+    sc->n++;
+    if (rs->tracer)
+        wr_tracef(rs->tracer, "psrp: host call waits for the SecureString session key");
+    return 0;
+}
+
+/* ENCRYPTED_SESSION_KEY (2.2.2.4): the AES key, wrapped with our RSA key. */
+static int session_key(winrsh_runspace *rs, const winrsh_psobject *o)
+{
+    const winrsh_psobject *v = winrsh_psobject_prop(o, "EncryptedSessionKey");
+    size_t len = 0;
+    const char *b64 = v ? winrsh_psobject_text(v, &len) : NULL;
+    if (!b64)
+        return wr_error_set(WINRSH_EPROTO, WINRSH_ERRCLASS_PSRP,
+                            "ENCRYPTED_SESSION_KEY without an EncryptedSessionKey");
+    struct wr_rs_secure *sc;
+    if (secure_state(rs, &sc))
+        return oom();
+    int rc = wr_ss_import_session_key_b64(&sc->ss, b64, len);
+    if (!rc && rs->tracer)
+        wr_tracef(rs->tracer, "psrp: SecureString session key received");
+    return rc;
+}
+
+static int send_public_key(winrsh_runspace *rs, struct wr_rs_secure *sc)
+{
+    wr_buf blob = WR_BUF_INIT, xml = WR_BUF_INIT;
+    int rc = wr_ss_public_key_blob(&sc->ss, &blob);
+    if (!rc)
+        rc = wr_psrp_build_public_key(&xml, blob.data, blob.len);
+    if (!rc)
+        rc = wr_rs_send(rs, NULL, WR_PSRP_PUBLIC_KEY, xml.data, xml.len, 0);
+    wr_buf_free(&blob);
+    wr_buf_free(&xml);
+    if (!rc)
+        sc->ss.public_key_sent = 1;
+    sc->ss.key_requested = 0;
+    return rc;
+}
+
+static int on_data(const wr_guid *pid, const unsigned char *frags, size_t len, void *payload);
+
+/* PUBLIC_KEY out (if not yet), then pool receives until the session key is
+ * in, bounded. Other messages that come meanwhile are dispatched as usual. */
+static int await_session_key(winrsh_runspace *rs, struct wr_rs_secure *sc)
+{
+    int rc = sc->ss.public_key_sent ? 0 : send_public_key(rs, sc);
+    long deadline = now_ms() + KEY_EXCHANGE_TIMEOUT_MS;
+    while (!rc && !sc->ss.have_key) {
+        long left = deadline - now_ms();
+        if (left <= 0)
+            return wr_error_set(WINRSH_ETIMEOUT, WINRSH_ERRCLASS_PSRP,
+                                "the server did not send the SecureString session key within "
+                                "%ld ms",
+                                KEY_EXCHANGE_TIMEOUT_MS);
+        int timed_out = 0;
+        rs->stop_rc = 0;
+        rc = rs->binding->ops->receive(rs->binding, NULL,
+                                       left < KEY_EXCHANGE_ROUND_MS ? left : KEY_EXCHANGE_ROUND_MS,
+                                       on_data, rs, &timed_out);
+        if (!rc && rs->stop_rc)
+            rc = rs->stop_rc;
+        if (!rc)
+            rc = wr_rs_flush_responses(rs);
+        if (!rc && (rs->state == WR_PSRP_POOL_BROKEN || rs->state == WR_PSRP_POOL_CLOSED))
+            rc = wr_error_set(WINRSH_ECLOSED, WINRSH_ERRCLASS_PSRP,
+                              "the runspace pool ended during the SecureString key exchange");
+    }
+    return rc;
+}
+
+/* After a receive: answer a PUBLIC_KEY_REQUEST, and run the key exchange
+ * for the host calls waiting for it, then dispatch them again. A failed
+ * exchange still answers them (with errors): the server waits for them. */
+static int secure_followup(winrsh_runspace *rs)
+{
+    struct wr_rs_secure *sc = rs->secure;
+    if (!sc || sc->busy)
+        return 0;
+    int rc = 0;
+    if (sc->ss.key_requested && !sc->ss.public_key_sent)
+        rc = send_public_key(rs, sc);
+    sc->ss.key_requested = 0;
+    if (!sc->n)
+        return rc;
+    sc->busy = 1;
+    if (!rc && !sc->ss.have_key)
+        rc = await_session_key(rs, sc);
+    saved_error saved;
+    if (rc) {
+        save_error(&saved);
+        sc->failed = 1;
+        if (rs->tracer)
+            wr_tracef(rs->tracer, "psrp: SecureString key exchange failed: %s",
+                      winrsh_error_last()->message ? winrsh_error_last()->message : "");
+    }
+    /* Calls deferred meanwhile are appended: the loop sees them too. */
+    for (size_t i = 0; i < sc->n; i++) {
+        int r = wr_host_dispatch(rs, sc->calls[i].p, sc->calls[i].call);
+        winrsh_psobject_free(sc->calls[i].call);
+        sc->calls[i].call = NULL;
+        if (r && !rc) {
+            rc = r;
+            save_error(&saved);
+        }
+    }
+    sc->n = 0;
+    int frc = wr_rs_flush_responses(rs);
+    sc->busy = 0;
+    sc->failed = 0;
+    if (rc) {
+        restore_error(&saved);
+        return rc;
+    }
+    return frc;
+}
+
 static int pool_state(winrsh_runspace *rs, const winrsh_psobject *o)
 {
     wr_psrp_state st;
@@ -167,6 +350,7 @@ static int pool_state(winrsh_runspace *rs, const winrsh_psobject *o)
 
 static int pool_dispatch(winrsh_runspace *rs, uint32_t type, winrsh_psobject *o)
 {
+    struct wr_rs_secure *sc = NULL;
     switch (type) {
     case WR_PSRP_SESSION_CAPABILITY:
         winrsh_psobject_free(rs->capability);
@@ -182,15 +366,14 @@ static int pool_dispatch(winrsh_runspace *rs, uint32_t type, winrsh_psobject *o)
     case WR_PSRP_RUNSPACEPOOL_HOST_CALL:
         return wr_host_dispatch(rs, NULL, o);
     case WR_PSRP_PUBLIC_KEY_REQUEST:
-        /* SecureString transfer (Read-Host -AsSecureString, Get-Credential)
-         * needs the session key exchange, which is not implemented yet: the
-         * pipeline that caused it is stopped by the receive loop and the
-         * caller gets an error instead of a hang. */
-        rs->key_requested = 1;
-        return 0;
+        /* The server must encrypt a SecureString for us: PUBLIC_KEY goes
+         * out once this receive is over (secure_followup). */
+        return secure_state(rs, &sc) ? oom() : (sc->ss.key_requested = 1, 0);
+    case WR_PSRP_ENCRYPTED_SESSION_KEY:
+        return session_key(rs, o);
     default:
-        /* RUNSPACEPOOL_INIT_DATA, RUNSPACE_AVAILABILITY, USER_EVENT,
-         * ENCRYPTED_SESSION_KEY...: nothing to do. */
+        /* RUNSPACEPOOL_INIT_DATA, RUNSPACE_AVAILABILITY, USER_EVENT...:
+         * nothing to do. */
         return 0;
     }
 }
@@ -277,6 +460,13 @@ int wr_rs_receive(winrsh_runspace *rs, winrsh_pipeline *p, long timeout_ms)
         save_error(&saved);
     int frc = wr_rs_flush_responses(rs);
     if (rc) {
+        /* Host calls waiting for the session key are not answered: the
+         * caller stops the pipeline or gives up on the pool. */
+        if (rs->secure && !rs->secure->busy) {
+            for (size_t i = 0; i < rs->secure->n; i++)
+                winrsh_psobject_free(rs->secure->calls[i].call);
+            rs->secure->n = 0;
+        }
         restore_error(&saved);
         /* A stop asked by a callback is reported as such, whatever the
          * binding made of the callback's non-zero return. */
@@ -285,6 +475,8 @@ int wr_rs_receive(winrsh_runspace *rs, winrsh_pipeline *p, long timeout_ms)
                                 "receive stopped by a callback");
         return stop ? stop : rc;
     }
+    if (!frc)
+        frc = secure_followup(rs);
     return frc;
 }
 
@@ -293,11 +485,12 @@ int wr_rs_receive(winrsh_runspace *rs, winrsh_pipeline *p, long timeout_ms)
 WINRSH_EXTERN(int)
 winrsh_runspace_options_init(winrsh_runspace_options *opts, unsigned int version)
 {
-    if (!opts || version != WINRSH_RUNSPACE_OPTIONS_VERSION)
+    if (!opts || version < 1 || version > WINRSH_RUNSPACE_OPTIONS_VERSION)
         return wr_error_set(WINRSH_EINVAL, WINRSH_ERRCLASS_INVALID,
                             "runspace options version %u is not supported (this library: %d)",
                             version, WINRSH_RUNSPACE_OPTIONS_VERSION);
-    memset(opts, 0, sizeof *opts);
+    /* A version 1 caller's struct ends before the version 2 fields. */
+    memset(opts, 0, version == 1 ? OPTIONS_V1_SIZE : sizeof *opts);
     opts->version = version;
     return 0;
 }
@@ -315,6 +508,7 @@ static void runspace_release(winrsh_runspace *rs)
     free(rs->config_name);
     free(rs->window_title);
     wr_buf_free(&rs->pool_pr_q);
+    secure_free(rs);
     free(rs);
 }
 
@@ -438,6 +632,11 @@ winrsh_runspace_open(winrsh_runspace **out, winrsh_session *session,
                             opts->version, WINRSH_RUNSPACE_OPTIONS_VERSION);
     if (opts->width < 0 || opts->height < 0 || opts->width > 10000 || opts->height > 10000)
         return invalid("runspace: width and height must be within 0-10000");
+    /* Read only the fields of the caller's version; the rest stay zero. */
+    winrsh_runspace_options full;
+    memset(&full, 0, sizeof full);
+    memcpy(&full, opts, opts->version == 1 ? OPTIONS_V1_SIZE : sizeof full);
+    opts = &full;
     wr_psrp_binding *b = NULL;
     int rc = wr_session_psrp_binding(session,
                                      opts->config_name ? opts->config_name : DEFAULT_CONFIG, &b);
@@ -459,6 +658,16 @@ WINRSH_EXTERN(const char *) winrsh_runspace_id(const winrsh_runspace *rs)
 WINRSH_EXTERN(const winrsh_psobject *) winrsh_runspace_private_data(const winrsh_runspace *rs)
 {
     return rs ? rs->private_data : NULL;
+}
+
+WINRSH_EXTERN(int) winrsh_runspace_set_window_size(winrsh_runspace *rs, int width, int height)
+{
+    if (!rs)
+        return invalid("runspace: NULL handle");
+    if (width > 10000 || height > 10000)
+        return invalid("runspace: width and height must be within 0-10000");
+    wr_psrp_host_info_console(&rs->host, width, height, rs->window_title);
+    return 0;
 }
 
 WINRSH_EXTERN(int) winrsh_runspace_close(winrsh_runspace *rs)

@@ -100,6 +100,10 @@ struct winrsh_runspace {
     int stop_rc;            /* a callback asked to stop (WINRSH_EUSER) or failed */
     int key_requested;      /* PUBLIC_KEY_REQUEST seen */
     wr_buf pool_pr_q;       /* queued RUNSPACEPOOL_HOST_RESPONSE fragments */
+
+    /* SecureString key exchange and the host calls waiting for it
+     * (psrp/securestring.h). */
+    struct wr_rs_secure *secure;
 };
 
 /* winrsh_runspace_open() on a given binding (taken over, freed with the

@@ -85,14 +85,50 @@ typedef int (*winrsh_host_read_line_cb)(char *buf, size_t size, void *payload);
  * *result; return 1 to leave the call to the library's default (a RawUI
  * value from the options, or an error for the server); a negative value
  * answers the server with an error.
+ *
+ * Methods that return nothing (the RawUI setters such as SetWindowTitle
+ * (42), SetForegroundColor (28), FlushInputBuffer (47), and the Write
+ * methods) come here too, before the library's default, which for the
+ * Write methods is host_write: return 0 when the callback has handled the
+ * call (e.g. printed Write2 / WriteLine3 text in its colors: params are
+ * foreground, background, text), 1 for the default. *result is ignored
+ * for them and no response is sent.
  */
 typedef int (*winrsh_host_call_cb)(int method_id, const char *method_name,
                                    const winrsh_psobject *params, winrsh_psobject **result,
                                    void *payload);
 
+/**
+ * A secret line: ReadLineAsSecureString (Read-Host -AsSecureString), the
+ * SecureString fields of Prompt (mandatory [SecureString] parameters,
+ * Read-Host -Prompt x -AsSecureString) and, unless host_credential is set,
+ * the password of PromptForCredential. As winrsh_host_read_line_cb, but
+ * the input must not be shown (read it without echo). The library wipes
+ * buf after the call, encrypts the text with the runspace's session key
+ * (exchanged with the server on first use: PUBLIC_KEY /
+ * ENCRYPTED_SESSION_KEY) and sends only the ciphertext; the text never
+ * reaches a trace. Return 0; non-zero answers the server with an error
+ * (e.g. cancelled).
+ */
+typedef int (*winrsh_host_read_secret_cb)(char *buf, size_t size, void *payload);
+
+/**
+ * PromptForCredential (Get-Credential, [PSCredential] prompts): the
+ * server's caption, message, proposed user name and target name (each
+ * UTF-8, "" when not given). Write the user name (NUL-terminated, at most
+ * user_size bytes) into `user` and the password into `password`; the
+ * library wipes both after the call and sends the password encrypted, as
+ * for winrsh_host_read_secret_cb. Return 0; non-zero answers the server
+ * with an error (e.g. cancelled).
+ */
+typedef int (*winrsh_host_credential_cb)(const char *caption, const char *message,
+                                         const char *user_name, const char *target_name, char *user,
+                                         size_t user_size, char *password, size_t password_size,
+                                         void *payload);
+
 /* ---- the runspace pool -------------------------------------------------- */
 
-#define WINRSH_RUNSPACE_OPTIONS_VERSION 1
+#define WINRSH_RUNSPACE_OPTIONS_VERSION 2
 
 /**
  * Options for winrsh_runspace_open(); initialise with
@@ -112,6 +148,12 @@ typedef struct winrsh_runspace_options {
     void *host_payload;
     /** Bound on opening the pool (0: 120000 ms). */
     long open_timeout_ms;
+    /* ---- version 2 ---- */
+    /** NULL: ReadLineAsSecureString and SecureString prompts fail on the server. */
+    winrsh_host_read_secret_cb host_read_secret;
+    /** NULL: PromptForCredential through host_write, host_read_line ("User: ")
+     *  and host_read_secret ("Password for user X: "), as PowerShell's console. */
+    winrsh_host_credential_cb host_credential;
 } winrsh_runspace_options;
 
 #define WINRSH_RUNSPACE_OPTIONS_INIT                                                               \
@@ -151,6 +193,14 @@ WINRSH_EXTERN(const char *) winrsh_runspace_id(const winrsh_runspace *rs);
  * PSVersionTable), or NULL if none came. Borrowed.
  */
 WINRSH_EXTERN(const winrsh_psobject *) winrsh_runspace_private_data(const winrsh_runspace *rs);
+
+/**
+ * The terminal changed size: pipelines invoked from now on describe a host
+ * of this width and height to the server (HostInfo), so that remote
+ * formatting (Out-Default) and $Host.UI.RawUI follow the window. Values
+ * <= 0 mean 120 x 50.
+ */
+WINRSH_EXTERN(int) winrsh_runspace_set_window_size(winrsh_runspace *rs, int width, int height);
 
 /** Close the pool now (over WS-Man: Delete the shell). Closing twice is a no-op. */
 WINRSH_EXTERN(int) winrsh_runspace_close(winrsh_runspace *rs);
