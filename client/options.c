@@ -310,11 +310,28 @@ static int parse_http_url(struct cli_options *out, const char *rest, char *err, 
 
 /* Resolve out->target once all options are known (--https and -p may come
  * after it). */
+/* Whether TARGET carries a password (USER:PASSWORD@HOST, a habit from other
+ * tools): a ':' between the start of the authority and its last '@'. */
+static int target_has_password(const char *t)
+{
+    const char *sep = strstr(t, "://");
+    const char *start = sep ? sep + 3 : t;
+    const char *at = strrchr(start, '@');
+    return at && memchr(start, ':', (size_t)(at - start)) != NULL;
+}
+
 static int resolve_target(struct cli_options *out, char *err, size_t errlen)
 {
     const char *t = out->target;
     const char *sep = strstr(t, "://");
     out->user_buf[0] = '\0';
+
+    /* Refused without quoting TARGET: the password would end up in process
+     * lists, traces and the user name sent to the server. */
+    if (target_has_password(t))
+        return opt_error(err, errlen,
+                         "TARGET must not contain a password (USER:PASSWORD@HOST); use "
+                         "--password-file FILE or WINRSH_PASSWORD");
 
     if (sep) {
         for (size_t i = 0; i < N_SCHEMES; i++) {

@@ -182,6 +182,11 @@ int cli_password_get(const struct cli_options *o, char *buf, int *have)
             return -1;
         }
         memcpy(buf, env, n + 1);
+        /* Children (ssh, a local pwsh) must not inherit it, and
+         * /proc/PID/environ should not show it: wipe it in place, then drop
+         * the variable. */
+        cli_wipe((char *)env, n);
+        unsetenv("WINRSH_PASSWORD");
         *have = 1;
         return 0;
     }

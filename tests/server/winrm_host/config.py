@@ -3,7 +3,7 @@
 import argparse
 import os
 
-from . import auth
+from . import auth, faults_inject
 
 
 class Config:
@@ -38,12 +38,12 @@ class Config:
         self.https = args.https              # None or (CERT, KEY)
         self.client_ca = args.client_ca
         self.cbt = args.cbt                  # off | relaxed | strict
-        self.faults = {}                     # --fault KIND:N -> {KIND: N}
-        for spec in args.fault:
-            kind, _, n = spec.partition(":")
-            if kind != "tamper-response" or not n.isdigit() or int(n) < 1:
-                raise SystemExit("testhost: --fault wants tamper-response:N")
-            self.faults[kind] = int(n)
+        self.faults = {}            # --fault KIND[:ARG] -> {KIND: ARG}
+        for spec in args.fault:     # kinds and ARGs: faults_inject.py
+            kind, value = faults_inject.parse(spec)
+            if kind in self.faults:
+                raise SystemExit("testhost: --fault %s given twice" % kind)
+            self.faults[kind] = value
         self.domains = [d.strip() for d in args.domain if d.strip()]
         for d in self.domains:
             if any(c in d for c in ":\\@/\n"):
@@ -98,8 +98,9 @@ def parse_args(argv):
                    "for Negotiate/Kerberos: off (default), relaxed (check "
                    "bindings the client sends), strict (require them)")
     p.add_argument("--fault", action="append", default=[],
-                   metavar="tamper-response:N", help="test only: corrupt "
-                   "the Nth sealed reply the host sends")
+                   metavar="KIND[:ARG]", help="test only, repeatable: "
+                   "break the host on purpose (kinds in faults_inject.py "
+                   "and tests/server/README.md)")
     p.add_argument("--domain", action="append", default=[], metavar="NAME",
                    help="NTLM: also accept NAME\\user (repeatable)")
     p.add_argument("--operation-timeout-cap", type=float, metavar="S",

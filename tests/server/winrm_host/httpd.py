@@ -10,7 +10,7 @@ import threading
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import auth, encryption, faults, soap, tls, wsman
+from . import auth, encryption, faults, faults_inject, soap, tls, wsman
 
 HARD_BODY_CAP = 4 * 1024 * 1024   # past this we do not even read the body
 MAX_CONNECTIONS = 300             # MaxConnections, as Windows ships
@@ -30,6 +30,7 @@ class Server(ThreadingHTTPServer):
         self.ssl_context = tls.server_context(config) if config.tls else None
         self.sealed_replies = 0           # for --fault tamper-response:N
         self.fault_lock = threading.Lock()
+        self.inject = faults_inject.Injector(config.faults)   # --fault
         super().__init__((config.host, config.port), Handler)
 
     def get_request(self):
@@ -180,6 +181,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         if self.path.split("?", 1)[0].lower() != "/wsman":
             return self._reply(404, b"")
+        inject = self.server.inject
+        if inject.never_answer_all():
+            return inject.hold(self)
         ctype = self.headers.get("Content-Type", "")
         sealed = encryption.is_encrypted_type(ctype)
 
@@ -195,6 +199,10 @@ class Handler(BaseHTTPRequestHandler):
         if result.continuing:        # a handshake leg: only our token
             return self._reply(401, b"", extra=result.headers)
         if result.user is None:
+            return self._reply(401, b"", extra=self.auth_ctx.challenges())
+        if inject.auth_loop(body):
+            self.auth_ctx.reset()
+            self._log["fault"] = "auth-loop"
             return self._reply(401, b"", extra=self.auth_ctx.challenges())
         session = self.auth_ctx.session
 
@@ -232,14 +240,23 @@ class Handler(BaseHTTPRequestHandler):
         if req is not None:
             self._log["action"] = req.action or (
                 "wsmid:Identify" if wsman.is_identify(req) else None)
-        if len(plain) > wsman.SERVER_MAX_ENVELOPE:
-            fault = faults.request_too_large(wsman.SERVER_MAX_ENVELOPE)
+        limit = inject.envelope_limit(wsman.SERVER_MAX_ENVELOPE)
+        if len(plain) > limit:
+            fault = faults.request_too_large(limit)
             return self._reply_text(500, faults.render(
                 fault, self._machine(), None), result)
         if req is None:
             fault = faults.invalid_xml(bad or "unreadable body")
             return self._reply_text(500, faults.render(
                 fault, self._machine(), None), result)
+        action = faults_inject.short_action(req, wsman.is_identify(req))
+        if inject.never_answer(action):
+            return inject.hold(self)
+        instead = inject.before_dispatch(self, req, action)
+        if instead is not None:
+            if not instead[1]:
+                return self._reply(instead[0], b"", extra=result.headers)
+            return self._reply_text(instead[0], instead[1], result)
         if wsman.is_identify(req):
             profiles = []
             for m in self.server.mechanisms:
@@ -252,11 +269,13 @@ class Handler(BaseHTTPRequestHandler):
                             self.headers.get("Host"), cfg,
                             self.server.registry)
         status, text = wsman.dispatch(req, ctx)
-        self._reply_text(status, text, result)
+        self._reply_text(status, inject.rewrite_reply(self, action, text),
+                         result)
 
     def _parse(self, body):
         """(request, None) or (None, reason)."""
-        if len(body) > wsman.SERVER_MAX_ENVELOPE:
+        if len(body) > self.server.inject.envelope_limit(
+                wsman.SERVER_MAX_ENVELOPE):
             return None, None
         try:
             return soap.parse(body), None
@@ -268,7 +287,7 @@ class Handler(BaseHTTPRequestHandler):
         if self._sealed_reply is not None:
             # A sealed request gets a sealed reply, faults (500) included.
             ctype, data = encryption.seal(self._sealed_reply, data)
-            data = self._fault_tamper(data)
+            data = self.server.inject.sealed(self, self._fault_tamper(data))
         else:
             ctype = "application/soap+xml;charset=UTF-8"
         self._reply(status, data, extra=result.headers, ctype=ctype)
@@ -298,6 +317,7 @@ class Handler(BaseHTTPRequestHandler):
         self._log["status"] = status
         self._log["length"] = len(data)
         self._log["reply_content_type"] = ctype
+        self.server.inject.log_before_send(self)
         self.server.reqlog.write(**self._log)
         self.send_response(status)
         for name, value in extra:
@@ -312,6 +332,8 @@ class Handler(BaseHTTPRequestHandler):
         self._headers_buffer.append(b"\r\n")
         head = b"".join(self._headers_buffer)
         self._headers_buffer = []
+        self._replied = True
+        if self.server.inject.write(self, head, data):
+            return
         self.wfile.write(head + data)
         self.wfile.flush()
-        self._replied = True
