@@ -702,9 +702,17 @@ static int wait_ack(wr_oop_conn *c, wr_oop_kind ack, const wr_guid *psguid, long
                                 "out-of-process: no %s(%s) from the server within %ld ms",
                                 wr_oop_kind_name(ack), g, timeout_ms);
         }
+        /* Ctrl-C must not wait out the whole bound (60 s for a signal):
+         * an interrupted ack wait leaves the conversation out of step, so
+         * the connection is given up. */
         size_t n;
-        if ((r = fill(c, left, 0, 0, NULL, &n)) != 0)
+        int interrupted = 0;
+        if ((r = fill(c, left, 0, 1, &interrupted, &n)) != 0)
             return r;
+        if (interrupted)
+            return fail_always(c, wr_error_set(WINRSH_EINTR, WINRSH_ERRCLASS_NONE,
+                                               "interrupted while waiting for the server's %s",
+                                               wr_oop_kind_name(ack)));
     }
 }
 

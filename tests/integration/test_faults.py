@@ -402,7 +402,6 @@ class SilentOutOfProcessPeer(Base):
                     r"from the server within 3000 ms", 3 + 2 + SLACK_S)
         self.assertEqual(self.leftovers(), [], "the child outlived winrsh")
 
-    @unittest.expectedFailure   # KNOWN (issue 8 report): outofproc.c wait_ack
     def test_ctrl_c_while_peer_never_answers(self):
         # Ctrl-C during an ack wait is not seen (fill(use_intr=0)): winrsh
         # waits out the whole timeout (60 s by default; 6 s here).
