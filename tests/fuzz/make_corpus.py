@@ -427,6 +427,33 @@ def psrp(c):
         body = msg[40:]
         if body.strip():
             c.add("clixml", label + ".xml", body)
+    # The recordings carry few primitive kinds (S, I32, B, Obj...): one
+    # object with every primitive of MS-PSRP 2.2.5.1, values as its examples
+    # write them, so the fuzzer starts from each kind and from the edges of
+    # the numeric ranges.
+    prims = [
+        ("S", "Str", "a_x000A_b_x005F_x_xD83D__xDE00_"), ("C", "Char", "97"),
+        ("B", "Bool", "true"), ("DT", "Date", "2008-04-11T10:42:32.2731993-07:00"),
+        ("TS", "Span", "PT9.0269026S"), ("By", "U8", "254"), ("SB", "I8", "-127"),
+        ("U16", "U16", "65535"), ("I16", "I16", "-32768"), ("U32", "U32", "4294967295"),
+        ("I32", "I32", "-2147483648"), ("U64", "U64", "18446744073709551615"),
+        ("I64", "I64", "-9223372036854775808"), ("Sg", "Float", "12.34"),
+        ("Db", "Double", "-1.7976931348623157E+308"), ("D", "Decimal", "12.34"),
+        ("BA", "Bytes", "AQIDBA=="), ("G", "Guid", "792e5b37-4505-47ef-b7d2-8711bb7affa8"),
+        ("URI", "Uri", "http://www.microsoft.com/"), ("Version", "Version", "6.2.1.3"),
+        ("XD", "Xml", "&lt;name attribute=\"value\"&gt;Content&lt;/name&gt;"),
+        ("SBK", "Script", "get-command -type cmdlet"),
+        ("SS", "Secure", "ZQBuAGMAcgB5AHAAdABlAGQA"),
+    ]
+    ms = "".join('<%s N="%s">%s</%s>' % (t, n, v, t) for t, n, v in prims)
+    c.add("clixml", "synth-all-primitives.xml",
+          '<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">'
+          '<Obj RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject</T>'
+          '<T>System.Object</T></TN><ToString>all</ToString><MS>' + ms + '<Nil N="Null" />'
+          '<Obj N="Stack" RefId="1"><TN RefId="1"><T>System.Collections.Stack</T></TN>'
+          '<STK><I32>1</I32></STK></Obj><Obj N="Queue" RefId="2"><TNRef RefId="1" />'
+          '<QUE><I32>2</I32></QUE></Obj><Obj N="Enumerable" RefId="3"><IE><Ref RefId="1" />'
+          '</IE></Obj></MS></Obj></Objs>')
     for fn in sorted(os.listdir(os.path.join(FIXTURES, "pypsrp", "data"))):
         text = read_fixture("pypsrp", "data", fn)
         # PowerShell's stderr form starts with "#< CLIXML"; the document follows.
