@@ -65,8 +65,13 @@ typedef struct wr_psrp_binding_ops {
     void (*free)(wr_psrp_binding *b);
 } wr_psrp_binding_ops;
 
+/* Set by the engine before open_pool; bindings that cannot honour a flag
+ * ignore it (out-of-process servers never load a profile, for one). */
+#define WR_PSRP_BINDING_NO_PROFILE 1u
+
 struct wr_psrp_binding {
     const wr_psrp_binding_ops *ops;
+    unsigned int flags;
 };
 
 #endif

@@ -114,14 +114,15 @@ static int wb_open_pool(wr_psrp_binding *b, const wr_guid *rpid, const unsigned 
         wr_buf_free(&extra);
         return oom();
     }
-    const wr_option options[] = {{"protocolversion", PS_PROTOCOL_VERSION, 1}};
+    const wr_option options[] = {{"protocolversion", PS_PROTOCOL_VERSION, 1},
+                                 {"WINRS_NOPROFILE", "TRUE", 1}};
     wr_shell_create_args a = {
         .resource_uri = wb->resource_uri,
         .shell_id = id,
         .input_streams = "stdin pr",
         .output_streams = "stdout",
         .options = options,
-        .noptions = 1,
+        .noptions = (b->flags & WR_PSRP_BINDING_NO_PROFILE) ? 2 : 1,
         .extra_body = wr_buf_cstr(&extra),
     };
     rc = wr_shell_create(&wb->shell, wb->ws, &a);

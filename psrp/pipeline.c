@@ -18,6 +18,7 @@
  *   | PIPELINE_HOST_CALL  | host.c                                         |
  *   +---------------------+------------------------------------------------+
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,9 @@
 /* How long winrsh_pipeline_free waits for a stopped pipeline to say so. */
 #define FREE_STOP_ROUNDS 2
 #define FREE_STOP_TIMEOUT_MS 3000L
+
+/* The size of a version 1 winrsh_pipeline_options. */
+#define PIPELINE_OPTIONS_V1_SIZE offsetof(winrsh_pipeline_options, nested)
 
 static int invalid(const char *what)
 {
@@ -55,11 +59,12 @@ static int is_final(int state)
 WINRSH_EXTERN(int)
 winrsh_pipeline_options_init(winrsh_pipeline_options *opts, unsigned int version)
 {
-    if (!opts || version != WINRSH_PIPELINE_OPTIONS_VERSION)
+    if (!opts || version < 1 || version > WINRSH_PIPELINE_OPTIONS_VERSION)
         return wr_error_set(WINRSH_EINVAL, WINRSH_ERRCLASS_INVALID,
                             "pipeline options version %u is not supported (this library: %d)",
                             version, WINRSH_PIPELINE_OPTIONS_VERSION);
-    memset(opts, 0, sizeof *opts);
+    /* A version 1 caller's struct ends before the version 2 fields. */
+    memset(opts, 0, version == 1 ? PIPELINE_OPTIONS_V1_SIZE : sizeof *opts);
     opts->version = version;
     return 0;
 }
@@ -95,7 +100,8 @@ winrsh_pipeline_new(winrsh_pipeline **out, winrsh_runspace *rs, const winrsh_pip
     }
     wr_guid_format(&p->pid, 1, p->id);
     p->rs = rs;
-    p->opts = *opts;
+    memset(&p->opts, 0, sizeof p->opts);
+    memcpy(&p->opts, opts, opts->version == 1 ? PIPELINE_OPTIONS_V1_SIZE : sizeof p->opts);
     p->state = WR_PSRP_PIPE_NOT_STARTED;
     p->next = rs->pipelines;
     rs->pipelines = p;
@@ -287,6 +293,7 @@ static int build_create(winrsh_pipeline *p, wr_buf *xml)
     wr_psrp_pipeline_init(&pl, cmds, p->ncmds);
     pl.no_input = !p->opts.input;
     pl.add_to_history = p->opts.add_to_history ? 1 : 0;
+    pl.is_nested = p->opts.nested ? 1 : 0;
     /* The pipeline gets its own (console) host rather than the pool's:
      * host calls then come on the pipeline's own stream, which is the one
      * being received while it runs. */

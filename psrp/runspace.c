@@ -30,6 +30,7 @@
 #define KEY_EXCHANGE_ROUND_MS 10000L
 /* The size of a version 1 winrsh_runspace_options. */
 #define OPTIONS_V1_SIZE offsetof(winrsh_runspace_options, host_read_secret)
+#define OPTIONS_V2_SIZE offsetof(winrsh_runspace_options, application_arguments)
 
 static int invalid(const char *what)
 {
@@ -482,6 +483,16 @@ int wr_rs_receive(winrsh_runspace *rs, winrsh_pipeline *p, long timeout_ms)
 
 /* ---- the pool -------------------------------------------------------------- */
 
+/* The size of a caller's options struct of `version`. */
+static size_t options_size(unsigned int version)
+{
+    if (version == 1)
+        return OPTIONS_V1_SIZE;
+    if (version == 2)
+        return OPTIONS_V2_SIZE;
+    return sizeof(winrsh_runspace_options);
+}
+
 WINRSH_EXTERN(int)
 winrsh_runspace_options_init(winrsh_runspace_options *opts, unsigned int version)
 {
@@ -489,8 +500,8 @@ winrsh_runspace_options_init(winrsh_runspace_options *opts, unsigned int version
         return wr_error_set(WINRSH_EINVAL, WINRSH_ERRCLASS_INVALID,
                             "runspace options version %u is not supported (this library: %d)",
                             version, WINRSH_RUNSPACE_OPTIONS_VERSION);
-    /* A version 1 caller's struct ends before the version 2 fields. */
-    memset(opts, 0, version == 1 ? OPTIONS_V1_SIZE : sizeof *opts);
+    /* An older caller's struct ends before the newer fields. */
+    memset(opts, 0, options_size(version));
     opts->version = version;
     return 0;
 }
@@ -504,6 +515,7 @@ static void runspace_release(winrsh_runspace *rs)
     wr_psrp_defrag_free(&rs->defrag);
     winrsh_psobject_free(rs->capability);
     winrsh_psobject_free(rs->private_doc);
+    winrsh_psobject_free(rs->app_args);
     free(rs->broken_reason);
     free(rs->config_name);
     free(rs->window_title);
@@ -551,6 +563,16 @@ int wr_runspace_open_binding(winrsh_runspace **out, wr_psrp_binding *binding,
     }
     rs->opts.config_name = rs->config_name;
     rs->opts.window_title = rs->window_title;
+    if (opts->application_arguments) {
+        rs->app_args = winrsh_psobject_ref(opts->application_arguments);
+        if (!rs->app_args) {
+            runspace_release(rs);
+            return oom();
+        }
+    }
+    rs->opts.application_arguments = rs->app_args;
+    if (opts->no_profile)
+        binding->flags |= WR_PSRP_BINDING_NO_PROFILE;
     wr_psrp_fragmenter_init(&rs->frag);
     wr_psrp_defrag_init(&rs->defrag, 0, 0);
     /* A real console host, so the server formats for our width and sends
@@ -569,7 +591,9 @@ int wr_runspace_open_binding(winrsh_runspace **out, wr_psrp_binding *binding,
         rc = wr_rs_fragment(rs, NULL, WR_PSRP_SESSION_CAPABILITY, xml.data, xml.len, &frags);
     wr_buf_clear(&xml);
     if (!rc)
-        rc = wr_psrp_build_init_runspacepool(&xml, 1, 1, &rs->host, NULL);
+        rc = wr_psrp_build_init_runspacepool(&xml, opts->min_runspaces > 0 ? opts->min_runspaces : 1,
+                                             opts->max_runspaces > 0 ? opts->max_runspaces : 1,
+                                             &rs->host, rs->app_args);
     if (!rc)
         rc = wr_rs_fragment(rs, NULL, WR_PSRP_INIT_RUNSPACEPOOL, xml.data, xml.len, &frags);
     wr_buf_free(&xml);
@@ -632,10 +656,17 @@ winrsh_runspace_open(winrsh_runspace **out, winrsh_session *session,
                             opts->version, WINRSH_RUNSPACE_OPTIONS_VERSION);
     if (opts->width < 0 || opts->height < 0 || opts->width > 10000 || opts->height > 10000)
         return invalid("runspace: width and height must be within 0-10000");
+    if (opts->version >= 3 &&
+        (opts->min_runspaces < 0 || opts->max_runspaces < 0 ||
+         (opts->max_runspaces > 0 && opts->min_runspaces > opts->max_runspaces)))
+        return invalid("runspace: min_runspaces must be within 1-max_runspaces");
+    if (opts->version >= 3 && opts->application_arguments &&
+        winrsh_psobject_get_kind(opts->application_arguments) != WINRSH_PSOBJ_DICT)
+        return invalid("runspace: application_arguments must be a dictionary");
     /* Read only the fields of the caller's version; the rest stay zero. */
     winrsh_runspace_options full;
     memset(&full, 0, sizeof full);
-    memcpy(&full, opts, opts->version == 1 ? OPTIONS_V1_SIZE : sizeof full);
+    memcpy(&full, opts, options_size(opts->version));
     opts = &full;
     wr_psrp_binding *b = NULL;
     int rc = wr_session_psrp_binding(session,

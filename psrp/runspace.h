@@ -92,6 +92,7 @@ struct winrsh_runspace {
     wr_psrp_host_info host;
     winrsh_psobject *capability;  /* the server's SESSION_CAPABILITY */
     winrsh_psobject *private_doc; /* the APPLICATION_PRIVATE_DATA message */
+    winrsh_psobject *app_args;    /* a reference to opts.application_arguments */
     const winrsh_psobject *private_data;
     char *broken_reason; /* text of the Broken state's error */
     winrsh_pipeline *pipelines;

@@ -128,7 +128,7 @@ typedef int (*winrsh_host_credential_cb)(const char *caption, const char *messag
 
 /* ---- the runspace pool -------------------------------------------------- */
 
-#define WINRSH_RUNSPACE_OPTIONS_VERSION 2
+#define WINRSH_RUNSPACE_OPTIONS_VERSION 3
 
 /**
  * Options for winrsh_runspace_open(); initialise with
@@ -154,6 +154,18 @@ typedef struct winrsh_runspace_options {
     /** NULL: PromptForCredential through host_write, host_read_line ("User: ")
      *  and host_read_secret ("Password for user X: "), as PowerShell's console. */
     winrsh_host_credential_cb host_credential;
+    /* ---- version 3 ---- */
+    /**
+     * ApplicationArguments of INIT_RUNSPACEPOOL: a dictionary the server
+     * shows as $PSSenderInfo.ApplicationArguments (NULL: none). The library
+     * keeps a reference (winrsh_psobject_ref) while the pool is open.
+     */
+    const winrsh_psobject *application_arguments;
+    /** Do not load the user's profile on the server (WS-Man: the Create
+     *  option WINRS_NOPROFILE; out-of-process servers never load one). */
+    int no_profile;
+    /** Runspaces in the pool (0: 1 and 1); see also winrsh_runspace_set_max_runspaces. */
+    int min_runspaces, max_runspaces;
 } winrsh_runspace_options;
 
 #define WINRSH_RUNSPACE_OPTIONS_INIT                                                               \
@@ -252,7 +264,7 @@ typedef struct winrsh_progress {
 
 typedef int (*winrsh_progress_cb)(const winrsh_progress *progress, void *payload);
 
-#define WINRSH_PIPELINE_OPTIONS_VERSION 1
+#define WINRSH_PIPELINE_OPTIONS_VERSION 2
 
 /** Options for winrsh_pipeline_new(); fields are only ever appended. */
 typedef struct winrsh_pipeline_options {
@@ -266,6 +278,14 @@ typedef struct winrsh_pipeline_options {
     winrsh_message_cb message;      /**< NULL: dropped */
     winrsh_progress_cb progress;    /**< NULL: dropped */
     void *payload;
+    /* ---- version 2 ---- */
+    /**
+     * A nested pipeline (IsNested): it runs on the thread of a pipeline
+     * already running in the pool, e.g. to read that pipeline's variables
+     * while it is busy (MS-PSRP 3.1.4.3; the server allows it only while
+     * another pipeline runs).
+     */
+    int nested;
 } winrsh_pipeline_options;
 
 #define WINRSH_PIPELINE_OPTIONS_INIT                                                               \

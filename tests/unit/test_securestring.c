@@ -712,10 +712,20 @@ static void test_options_v1(void **state)
     unsigned char tail[sizeof(winrsh_host_read_secret_cb)];
     memset(tail, 0xAB, sizeof tail);
     assert_memory_equal(&ro.host_read_secret, tail, sizeof tail);
-    assert_int_equal(winrsh_runspace_options_init(&ro, 3), WINRSH_EINVAL);
+    assert_int_equal(winrsh_runspace_options_init(&ro, WINRSH_RUNSPACE_OPTIONS_VERSION + 1),
+                     WINRSH_EINVAL);
+    /* Version 2 clears its own fields and leaves the version 3 ones. */
+    memset(&ro, 0xAB, sizeof ro);
     assert_int_equal(winrsh_runspace_options_init(&ro, 2), 0);
     assert_null(ro.host_read_secret);
     assert_null(ro.host_credential);
+    unsigned char tail3[sizeof ro.application_arguments];
+    memset(tail3, 0xAB, sizeof tail3);
+    assert_memory_equal(&ro.application_arguments, tail3, sizeof tail3);
+    assert_int_equal(winrsh_runspace_options_init(&ro, 3), 0);
+    assert_null(ro.application_arguments);
+    assert_int_equal(ro.no_profile, 0);
+    assert_int_equal(ro.max_runspaces, 0);
 }
 
 int main(void)
