@@ -308,6 +308,36 @@ static int parse_http_url(struct cli_options *out, const char *rest, char *err, 
     return make_url(out, *path ? path : "/wsman", err, errlen);
 }
 
+/* out->host for messages and the REPL prompt ("[HOST]: PS ...>") of an
+ * ssh://[USER@]HOST[:PORT] or vmbus://[USER@]VMID[/CONFIG] target: HOST
+ * (an IPv6 address without its brackets) or VMID. Lenient: the transport
+ * parses and checks the target itself, so a part that does not look like a
+ * host leaves out->host empty (shown as "localhost") instead of failing. */
+static void set_display_host(struct cli_options *out, const char *rest)
+{
+    size_t alen = strcspn(rest, "/?#");
+    const char *h = rest;
+    for (size_t i = 0; i < alen; i++)
+        if (rest[i] == '@')
+            h = rest + i + 1;
+    size_t n = alen - (size_t)(h - rest);
+    if (out->transport == CLI_TRANSPORT_SSH) {
+        if (n > 0 && h[0] == '[') {
+            const char *close = memchr(h, ']', n);
+            if (!close)
+                return;
+            h++;
+            n = (size_t)(close - h);
+        } else {
+            const char *colon = memchr(h, ':', n);
+            if (colon && !memchr(colon + 1, ':', n - (size_t)(colon + 1 - h)))
+                n = (size_t)(colon - h); /* HOST:PORT, not a bare IPv6 address */
+        }
+    }
+    if (host_ok(h, n))
+        (void)copy_str(out->host, sizeof(out->host), h, n);
+}
+
 /* Resolve out->target once all options are known (--https and -p may come
  * after it). */
 /* Whether TARGET carries a password (USER:PASSWORD@HOST, a habit from other
@@ -344,6 +374,9 @@ static int resolve_target(struct cli_options *out, char *err, size_t errlen)
             /* Recognised, not spoken yet: keep the URL for the message. */
             if (copy_str(out->url, sizeof(out->url), t, strlen(t)) != 0)
                 return opt_error(err, errlen, "TARGET too long");
+            out->host[0] = '\0';
+            if (out->transport == CLI_TRANSPORT_SSH || out->transport == CLI_TRANSPORT_VMBUS)
+                set_display_host(out, t + plen);
             return 0;
         }
         return opt_error(err, errlen, "unknown scheme '%.*s://' in TARGET '%s'", (int)(sep - t), t,

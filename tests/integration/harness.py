@@ -446,6 +446,77 @@ class TestHost:
             time.sleep(0.05)
 
 
+class Peer:
+    """A peer program (tests/server/sshd_peer, tests/server/psdirect_broker,
+    ...) that prints `READY ...` as its first stdout line, in a session of
+    its own; its stderr goes to stderr_path (read back by stderr_text()).
+
+    peer.ready      the rest of the READY line
+    peer.pid
+    peer.stop()     SIGTERM, then SIGKILL to its process group (bounded)
+    """
+
+    def __init__(self, argv, stderr_path, env=None, timeout=30):
+        self.argv = list(argv)
+        self.stderr_path = stderr_path
+        self._err = open(stderr_path, "wb")
+        self.proc = subprocess.Popen(
+            self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=self._err, env=env or base_env(), close_fds=True,
+            start_new_session=True)
+        self.pid = self.proc.pid
+        deadline = time.monotonic() + timeout
+        line = b""
+        fd = self.proc.stdout.fileno()
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                break
+            ch = os.read(fd, 1)
+            if not ch:
+                break
+            line += ch
+        if not line.startswith(b"READY "):
+            self.stop()
+            raise AssertionError("%s did not get ready within %ds: %r; "
+                                 "stderr: %s" % (" ".join(self.argv[:3]),
+                                                 timeout, line,
+                                                 self.stderr_text()))
+        self.ready = line[6:].decode().strip()
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self):
+        try:
+            while os.read(self.proc.stdout.fileno(), 4096):
+                pass
+        except (OSError, ValueError):
+            pass
+
+    def stderr_text(self):
+        try:
+            with open(self.stderr_path, "rb") as f:
+                return f.read()[-3000:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                self.proc.wait(5)
+        try:
+            self.proc.stdout.close()
+        except OSError:
+            pass
+        self._err.close()
+
+
 def count(reqs, action, status=None):
     return sum(1 for r in reqs if r.get("action") == action
                and (status is None or r.get("status") == status))

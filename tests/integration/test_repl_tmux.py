@@ -1,13 +1,28 @@
 #!/usr/bin/python3
 """The interactive session (`winrsh TARGET` with no COMMAND on a terminal)
-driven through tmux, with real PowerShell behind it: over WS-Man against
-the test WinRM host (which bridges each shell to a `pwsh -s`), and over a
-local `pwsh -s` (process:///path/to/pwsh).
+driven through tmux, with real PowerShell behind it, the same cases over
+every transport that reaches a real PowerShell here (all but vsock://):
 
-Each test starts its own tmux server (`tmux -L winrsh-test-<pid>-<n>`, a
-120x40 window) running `sh -c 'winrsh ...; echo EXIT=$? > FILE'`, types
-with send-keys, reads the screen with capture-pane, and kills the server
-at the end. Every wait is bounded; each test takes well under 60 s.
+  WS-Man    http://127.0.0.1:PORT/wsman   tests/server/testhost (Basic over
+                                          HTTP), which bridges each shell to
+                                          a `pwsh -s`; prompt "[127.0.0.1]: "
+  process   process:///path/to/pwsh       a local `pwsh -s` started by
+                                          winrsh; prompt "[localhost]: "
+  ssh       ssh://USER@127.0.0.1:PORT     a real sshd (tests/server/sshd_peer)
+                                          whose `powershell` subsystem runs
+                                          `pwsh -sshs`; prompt "[127.0.0.1]: "
+  vmbus     vmbus://VMID                  PowerShell Direct against the
+                                          stand-in (tests/server/psdirect_broker)
+                                          under WINRSH_HVSOCKET_DIR; prompt
+                                          "[VMID]: "; the broker's log must
+                                          show no protocol violation
+
+One class per transport shares the test methods of ReplBase; each class
+starts its peer once (setUpClass) and stops it in tearDownClass. Each test
+starts its own tmux server (`tmux -L winrsh-test-<pid>-<n>`, a 120x40
+window) running `sh -c 'winrsh ...; echo EXIT=$? > FILE'`, types with
+send-keys, reads the screen with capture-pane, and kills the server at the
+end. Every wait is bounded; each test takes well under 60 s.
 
 What is checked: the prompt is the remote `prompt` function's with
 "[host]: " in front (pwsh on Linux shows a Linux path); `1+1` prints 2;
@@ -21,10 +36,12 @@ with 3 and Ctrl-D with 0; the history survives a restart (Up shows the
 previous session's last command) in a 0600 file.
 
 Skipped, with the reason printed, only when no pwsh is installed.
-Run by /usr/bin/python3 through ctest; prints `N passed, N failed` last.
+Loopback and Unix sockets only. Run by /usr/bin/python3 through ctest;
+prints the time of each transport's class and, last, `N passed, N failed`.
 """
 
 import itertools
+import json
 import os
 import re
 import shlex
@@ -40,15 +57,24 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "server"))
 
 import harness  # noqa: E402
-from harness import TestHost, winrsh  # noqa: E402
+from harness import SOURCE_DIR, Peer, TestHost, winrsh  # noqa: E402
 from winrm_host.psrp_endpoint import find_pwsh  # noqa: E402
 
-USER = "alice"
+PY = "/usr/bin/python3"
+SSHD_PEER = os.path.join(SOURCE_DIR, "tests", "server", "sshd_peer")
+BROKER = os.path.join(SOURCE_DIR, "tests", "server", "psdirect_broker")
+VMID = "0b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
+
+USER = "alice"                                   # WS-Man (the test host)
 PASSWORD = "Pa55-w0rd.x"
-PROMPT = re.compile(r"^\[(127\.0\.0\.1|localhost)\]: PS (/\S*)>\s*")
+VM_USER, VM_PASSWORD = "LAB\\admin", "s3cr\u00e9t"  # vmbus (the broker)
+PROMPT = re.compile(r"^\[(127\.0\.0\.1|localhost|%s)\]: PS (/\S*)>\s*"
+                    % re.escape(VMID))
 START_TIMEOUT = 40.0   # pool open + first prompt (a cold pwsh start)
 STEP_TIMEOUT = 15.0    # one command and the next prompt
 _counter = itertools.count(1)
+TIMES = {}             # class name -> seconds spent in its tests
+T0 = time.monotonic()
 
 
 class Tmux:
@@ -117,6 +143,7 @@ class ReplBase:
     tmp = None
 
     def setUp(self):
+        self.t_start = time.monotonic()
         self.tmux = None
         self.dir = self.tmp.join(self.id().rsplit(".", 2)[-2]
                                  + "-" + self._testMethodName)
@@ -127,6 +154,8 @@ class ReplBase:
     def tearDown(self):
         if self.tmux is not None:
             self.tmux.kill()
+        name = type(self).__name__
+        TIMES[name] = TIMES.get(name, 0.0) + time.monotonic() - self.t_start
 
     # -- helpers ------------------------------------------------------------
     def env(self):
@@ -394,6 +423,107 @@ class ReplOverProcess(ReplBase, unittest.TestCase):
 
     def target(self):
         return ["process://" + find_pwsh()[0]]
+
+
+class ReplOverSsh(ReplBase, unittest.TestCase):
+    """Over ssh://USER@127.0.0.1:PORT: a real sshd (tests/server/sshd_peer)
+    whose `powershell` subsystem runs `pwsh -sshs`, reached through the
+    `ssh` on PATH (which winrsh runs in a process group of its own)."""
+
+    host_name = "127.0.0.1"
+    peer = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = harness.TempDir("winrsh-repl-ssh-")
+        try:
+            cls.peer = Peer([PY, "-I", SSHD_PEER, "--pwsh", find_pwsh()[0]],
+                            cls.tmp.join("sshd_peer.err"))
+            cls.info = json.loads(cls.peer.ready)
+        except BaseException:
+            if cls.peer is not None:
+                cls.peer.stop()
+            cls.tmp.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.peer is not None:
+            cls.peer.stop()
+        cls.tmp.close()
+
+    def target(self):
+        args = []
+        for o in self.info["ssh_options"]:
+            args += ["--ssh-option", o]
+        return args + ["ssh://%s@127.0.0.1:%d" % (self.info["user"],
+                                                   self.info["port"])]
+
+
+class ReplOverVmbus(ReplBase, unittest.TestCase):
+    """Over vmbus://VMID: PowerShell Direct against the stand-in broker
+    (tests/server/psdirect_broker, reached through WINRSH_HVSOCKET_DIR),
+    which logs every protocol violation of the client; none is allowed."""
+
+    host_name = VMID
+    peer = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = harness.TempDir("winrsh-repl-vmbus-")
+        try:
+            cls.log = cls.tmp.join("broker.log")
+            cls.peer = Peer([PY, "-I", BROKER, "--pwsh", find_pwsh()[0],
+                             "--log", cls.log,
+                             "--user", "%s:%s" % (VM_USER, VM_PASSWORD)],
+                            cls.tmp.join("broker.err"))
+            cls.hvdir = cls.peer.ready
+        except BaseException:
+            if cls.peer is not None:
+                cls.peer.stop()
+            cls.tmp.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.peer is not None:
+            cls.peer.stop()
+        cls.tmp.close()
+
+    def setUp(self):
+        super().setUp()
+        try:
+            self.log_start = os.path.getsize(self.log)
+        except OSError:
+            self.log_start = 0
+
+    def tearDown(self):
+        super().tearDown()
+        try:
+            with open(self.log, "rb") as f:   # this test's lines only
+                f.seek(self.log_start)
+                bad = [line.decode("utf-8", "replace") for line in f
+                       if b'"violation"' in line]
+        except OSError:
+            bad = []
+        self.assertEqual(bad, [], "the client broke the PowerShell Direct "
+                         "protocol")
+
+    def env(self):
+        env = super().env()
+        env["WINRSH_PASSWORD"] = VM_PASSWORD
+        env["WINRSH_HVSOCKET_DIR"] = self.hvdir
+        return env
+
+    def target(self):
+        return ["-u", VM_USER, "vmbus://" + VMID]
+
+
+def tearDownModule():
+    for name, took in sorted(TIMES.items()):
+        print("FIGURE %s tests (s): %.1f" % (name, took))
+    print("FIGURE whole file (s): %.0f" % (time.monotonic() - T0))
+    sys.stdout.flush()
 
 
 def main():

@@ -233,16 +233,24 @@ static void test_other_schemes(void **state)
     static const struct {
         const char *target;
         enum cli_transport t;
+        const char *host; /* for messages and the REPL prompt */
     } cases[] = {
-        {"ssh://admin@host:22", CLI_TRANSPORT_SSH},
-        {"vmbus://6d5f1a8c-0000-0000-0000-000000000000", CLI_TRANSPORT_VMBUS},
-        {"vsock://3:5985", CLI_TRANSPORT_VSOCK},
-        {"process:///usr/bin/pwsh", CLI_TRANSPORT_PROCESS},
-        {"unix:///tmp/psrp.sock", CLI_TRANSPORT_UNIX},
+        {"ssh://admin@host:22", CLI_TRANSPORT_SSH, "host"},
+        {"ssh://lab", CLI_TRANSPORT_SSH, "lab"},
+        {"ssh://me@[::1]:2222", CLI_TRANSPORT_SSH, "::1"},
+        {"vmbus://6d5f1a8c-0000-0000-0000-000000000000", CLI_TRANSPORT_VMBUS,
+         "6d5f1a8c-0000-0000-0000-000000000000"},
+        {"vmbus://LAB%5Cadmin@6d5f1a8c-0000-0000-0000-000000000000/cfg", CLI_TRANSPORT_VMBUS,
+         "6d5f1a8c-0000-0000-0000-000000000000"},
+        {"vsock://3:5985", CLI_TRANSPORT_VSOCK, ""},
+        {"process:///usr/bin/pwsh", CLI_TRANSPORT_PROCESS, ""},
+        {"unix:///tmp/psrp.sock", CLI_TRANSPORT_UNIX, ""},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         assert_int_equal(PARSE((char *)cases[i].target, "dir"), 0);
         assert_int_equal(o.transport, cases[i].t);
+        assert_string_equal(o.host, cases[i].host);
+        assert_string_equal(o.url, cases[i].target);
         assert_string_equal(o.command, "dir");
         /* They carry PowerShell (the default shell)... */
         assert_int_equal(winrsh_cli_check_supported(&o, err, sizeof(err)), 0);
