@@ -17,9 +17,23 @@ int wr_buf_reserve(wr_buf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    unsigned char *p = realloc(b->data, cap);
-    if (!p)
-        return WINRSH_ENOMEM;
+    unsigned char *p;
+    if (b->sensitive) {
+        /* realloc() may move the block and free the old one as it is: a
+         * secret would stay behind in freed memory. */
+        p = malloc(cap);
+        if (!p)
+            return WINRSH_ENOMEM;
+        if (b->data) {
+            memcpy(p, b->data, b->len + 1);
+            wr_wipe(b->data, b->cap);
+            free(b->data);
+        }
+    } else {
+        p = realloc(b->data, cap);
+        if (!p)
+            return WINRSH_ENOMEM;
+    }
     b->data = p;
     b->cap = cap;
     return 0;
@@ -81,10 +95,14 @@ void wr_buf_consume(wr_buf *b, size_t n)
     memmove(b->data, b->data + n, b->len - n);
     b->len -= n;
     b->data[b->len] = 0;
+    if (b->sensitive) /* the tail still holds the moved bytes */
+        wr_wipe(b->data + b->len + 1, n);
 }
 
 void wr_buf_clear(wr_buf *b)
 {
+    if (b->sensitive && b->data)
+        wr_wipe(b->data, b->len);
     b->len = 0;
     if (b->data)
         b->data[0] = 0;
@@ -107,6 +125,8 @@ unsigned char *wr_buf_detach(wr_buf *b, size_t *len)
 
 void wr_buf_free(wr_buf *b)
 {
+    if (b->sensitive && b->data)
+        wr_wipe(b->data, b->cap);
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
@@ -117,4 +137,9 @@ void wr_buf_wipe_free(wr_buf *b)
     if (b->data)
         wr_wipe(b->data, b->cap);
     wr_buf_free(b);
+}
+
+void wr_buf_set_sensitive(wr_buf *b)
+{
+    b->sensitive = 1;
 }

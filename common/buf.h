@@ -13,9 +13,24 @@ typedef struct wr_buf {
     unsigned char *data; /* NULL until something is appended */
     size_t len;
     size_t cap;
+    /* 0 or the most bytes a producer filling this buffer from the outside
+     * should put in it: advice for the one who fills it, not enforced by the
+     * functions here. transport/http.c refuses an answer longer than the
+     * `max_len` of the buffer it reads into (wsman.c sets it from
+     * MaxEnvelopeSize). Survives wr_buf_clear/_free. */
+    size_t max_len;
+    /* The buffer holds (or will hold) a secret: every block it ever owned is
+     * wiped before it goes back to the allocator. Growing allocates a new
+     * block, copies and wipes the old one instead of realloc(), which could
+     * leave a copy behind; wr_buf_consume and wr_buf_clear wipe the bytes
+     * they drop; wr_buf_free wipes. Survives wr_buf_clear/_free (the buffer
+     * stays sensitive when reused); wr_buf_detach hands the duty over. */
+    int sensitive;
 } wr_buf;
 
-#define WR_BUF_INIT {NULL, 0, 0}
+#define WR_BUF_INIT {NULL, 0, 0, 0, 0}
+/* A buffer for secrets (see `sensitive`). */
+#define WR_BUF_SECRET_INIT {NULL, 0, 0, 0, 1}
 
 /* Make room for `extra` more bytes (plus the NUL). 0 or WINRSH_ENOMEM. */
 int wr_buf_reserve(wr_buf *b, size_t extra);
@@ -35,5 +50,8 @@ unsigned char *wr_buf_detach(wr_buf *b, size_t *len);
 void wr_buf_free(wr_buf *b);
 /* Overwrite the whole allocation with zeros, then free: for secrets. */
 void wr_buf_wipe_free(wr_buf *b);
+/* Mark b sensitive from now on (what it held before was not protected
+ * against realloc copies: call this before the first byte of a secret). */
+void wr_buf_set_sensitive(wr_buf *b);
 
 #endif

@@ -425,6 +425,41 @@ int wr_clixml_escape(wr_buf *out, const char *s, size_t len, int attr)
     return 0;
 }
 
+/* The text of a primitive that is not an encoded string: only what XML
+ * needs (&, <, > as entities, CR as a character reference so that it is read
+ * back as CR); a character XML cannot carry is an error, not escaped, since
+ * the reader would not unescape it. */
+static int escape_plain(wr_buf *out, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        uint32_t cp;
+        size_t n = utf8_next(p + i, len - i, &cp);
+        if (!n)
+            return wr_error_set(WINRSH_EINVAL, WINRSH_ERRCLASS_PSRP, "value is not valid UTF-8");
+        if ((cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') || cp == 0xFFFE ||
+            cp == 0xFFFF)
+            return wr_error_set(WINRSH_EINVAL, WINRSH_ERRCLASS_PSRP,
+                                "value holds U+%04X, which XML cannot carry", (unsigned int)cp);
+        int rc;
+        if (cp == '&')
+            rc = wr_buf_puts(out, "&amp;");
+        else if (cp == '<')
+            rc = wr_buf_puts(out, "&lt;");
+        else if (cp == '>')
+            rc = wr_buf_puts(out, "&gt;");
+        else if (cp == '\r') /* a literal CR would be read back as LF */
+            rc = wr_buf_puts(out, "&#13;");
+        else
+            rc = wr_buf_append(out, p + i, n);
+        if (rc)
+            return oom();
+        i += n;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------------
  * Reading
  * ---------------------------------------------------------------------- */
@@ -651,6 +686,59 @@ static int valid_version(const char *s)
     return parts >= 2 && parts <= 4;
 }
 
+/* n decimal digits at p. */
+static int digits(const char *p, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (p[i] < '0' || p[i] > '9')
+            return 0;
+    return 1;
+}
+
+/*
+ * xs:dateTime as .NET's XmlConvert writes a DateTime (MS-PSRP 2.2.5.1.4):
+ * YYYY-MM-DDThh:mm:ss[.f{1,9}][Z|(+|-)hh:mm], e.g.
+ * 2008-04-11T10:42:32.2731993-07:00. The time may be left out
+ * (YYYY-MM-DD): a lenient reader of what other serialisers write. Ranges
+ * are checked (month 1-12, day 1-31, hour 0-23, minute/second 0-59), not
+ * the calendar. Nothing else (spaces, text after the zone) is accepted.
+ */
+static int valid_datetime(const char *s)
+{
+    const char *p = s;
+    if (!digits(p, 4) || p[4] != '-' || !digits(p + 5, 2) || p[7] != '-' || !digits(p + 8, 2))
+        return 0;
+    int mon = (p[5] - '0') * 10 + (p[6] - '0'), day = (p[8] - '0') * 10 + (p[9] - '0');
+    if (mon < 1 || mon > 12 || day < 1 || day > 31)
+        return 0;
+    p += 10;
+    if (!*p)
+        return 1;
+    if (*p != 'T' || !digits(p + 1, 2) || p[3] != ':' || !digits(p + 4, 2) || p[6] != ':' ||
+        !digits(p + 7, 2))
+        return 0;
+    int hh = (p[1] - '0') * 10 + (p[2] - '0'), mm = (p[4] - '0') * 10 + (p[5] - '0'),
+        ss = (p[7] - '0') * 10 + (p[8] - '0');
+    if (hh > 23 || mm > 59 || ss > 59)
+        return 0;
+    p += 9;
+    if (*p == '.') {
+        int n = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            n++;
+        if (n < 1 || n > 9)
+            return 0;
+    }
+    if (*p == 'Z')
+        return p[1] == 0;
+    if (*p == '+' || *p == '-') {
+        if (!digits(p + 1, 2) || p[3] != ':' || !digits(p + 4, 2) || p[6])
+            return 0;
+        return (p[1] - '0') * 10 + (p[2] - '0') <= 14 && (p[4] - '0') * 10 + (p[5] - '0') <= 59;
+    }
+    return *p == 0;
+}
+
 /*
  * xs:duration as .NET's XmlConvert writes a TimeSpan: [-]P[nD][T[nH][nM][n[.f]S]].
  * Years and months are refused (a TimeSpan never has them).
@@ -737,6 +825,19 @@ static const prim_def PRIMS[] = {
     {"SS", WINRSH_PSOBJ_SECURESTRING},
 };
 
+/* The kinds whose text is a string encoded as MS-PSRP 2.2.5.3.2 says
+ * (_xHHHH_ escapes): String (2.2.5.1.1) and the other string-like kinds
+ * PowerShell's serializer encodes the same way: URI, XML document,
+ * ScriptBlock. Every other primitive is written as is (numbers, dates,
+ * GUIDs, the base64 of BA and SS...): the reader unescapes exactly these
+ * kinds (read_primitive) and the writer escapes exactly these (wr_cx_prim),
+ * so that what is read is written back the same. */
+static int encoded_tag(const char *tag)
+{
+    return strcmp(tag, "S") == 0 || strcmp(tag, "URI") == 0 || strcmp(tag, "XD") == 0 ||
+           strcmp(tag, "SBK") == 0;
+}
+
 static const char *prim_tag(winrsh_psobject_kind k)
 {
     for (size_t i = 0; i < sizeof PRIMS / sizeof PRIMS[0]; i++)
@@ -768,7 +869,7 @@ static int read_primitive(rd *r, winrsh_psobject *o, winrsh_psobject_kind kind, 
     int bad = 0;
     o->kind = kind;
     switch (kind) {
-    case WINRSH_PSOBJ_STRING:
+    case WINRSH_PSOBJ_STRING: /* the kinds of encoded_tag() */
     case WINRSH_PSOBJ_URI:
     case WINRSH_PSOBJ_XML:
     case WINRSH_PSOBJ_SCRIPTBLOCK:
@@ -833,7 +934,7 @@ static int read_primitive(rd *r, winrsh_psobject *o, winrsh_psobject_kind kind, 
         bad = !valid_version(t);
         break;
     case WINRSH_PSOBJ_DATETIME:
-        bad = tl < 10 || t[4] != '-';
+        bad = !valid_datetime(t);
         break;
     case WINRSH_PSOBJ_TIMESPAN: {
         int64_t ticks = 0;
@@ -1990,7 +2091,10 @@ void wr_cx_prim(wr_clixml_writer *w, const char *tag, const char *name, const ch
     wput(w, tag);
     wname(w, name);
     wput(w, ">");
-    wesc(w, text, len, 0);
+    if (encoded_tag(tag))
+        wesc(w, text, len, 0);
+    else if (!w->err)
+        w->err = escape_plain(w->out, text, len);
     wput(w, "</");
     wput(w, tag);
     wput(w, ">");
@@ -2216,7 +2320,10 @@ static int equal_rec(wr_ptrmap *seen, const winrsh_psobject *a, const winrsh_pso
         return 0;
     if (a->kind != b->kind || !types_eq(a->types, b->types) ||
         !str_eq(a->tostring, a->tostring_len, b->tostring, b->tostring_len) ||
-        !str_eq(a->text, a->text_len, b->text, b->text_len) || a->nitems != b->nitems ||
+        /* BA: the bytes are the value, its text only one base64 spelling of
+         * them (the writer encodes the bytes again, without line breaks). */
+        (a->kind != WINRSH_PSOBJ_BYTES && !str_eq(a->text, a->text_len, b->text, b->text_len)) ||
+        a->nitems != b->nitems ||
         (a->kind == WINRSH_PSOBJ_LIST && coll_tag(a->coll) != coll_tag(b->coll)))
         return 0;
     if (a->kind == WINRSH_PSOBJ_BYTES &&

@@ -41,9 +41,11 @@
 #include "trustedhosts.h"
 #include "winrsh/session.h"
 
-/* A single answer larger than this is refused: WS-Man bounds replies by the
- * MaxEnvelopeSize we ask for (hundreds of KB), so this only stops a broken or
- * hostile server from exhausting memory. */
+/* A single answer larger than this is refused whatever the caller allows:
+ * WS-Man bounds replies by the MaxEnvelopeSize we ask for (hundreds of KB),
+ * and wsman.c states that tighter bound in the response buffer's max_len
+ * (see write_cb); this cap only stops a broken or hostile server from
+ * exhausting memory where no tighter bound was given. */
 #define WR_HTTP_MAX_RESPONSE (64u * 1024u * 1024u)
 #define WR_HTTP_MAX_HEADER_BYTES (64u * 1024u)
 /* Bound on 401 legs of one handshake (NTLM needs 2, Kerberos 1-2). */
@@ -72,7 +74,10 @@ struct wr_http {
     void *on_interrupt_ctx;
     unsigned int auth_requested; /* as given, for clones */
     long connect_timeout_given;
-    int aborted;                 /* the wait loop gave up on an interrupt */
+    int aborted;                 /* the wait loop gave up on an interrupt: 1 (only while
+                                    no byte of the answer came) or 2 (at once) */
+    int interrupt_handled;       /* on_interrupt handled an interrupt once: the
+                                    next one is the user's second */
 
     CURLM *multi;
     const wr_auth_mech *mech; /* what the user asked for */
@@ -86,7 +91,7 @@ struct wr_http {
 
     /* Per exchange. */
     wr_buf *resp;
-    int too_large;
+    size_t too_large; /* the limit an answer went over, or 0 */
     wr_buf www_authenticate; /* the final response's challenges, "\n"-separated */
     wr_buf content_type;     /* the final response's Content-Type */
     char errbuf[CURL_ERROR_SIZE];
@@ -192,12 +197,23 @@ static int debug_cb(CURL *c, curl_infotype type, char *data, size_t size, void *
 
 /* --- curl callbacks ------------------------------------------------------- */
 
+/* The most bytes the answer may have: the response buffer's max_len (set by
+ * wsman.c from MaxEnvelopeSize) if tighter than WR_HTTP_MAX_RESPONSE. */
+static size_t response_limit(const wr_http *h)
+{
+    size_t cap = WR_HTTP_MAX_RESPONSE;
+    if (h->resp && h->resp->max_len && h->resp->max_len < cap)
+        cap = h->resp->max_len;
+    return cap;
+}
+
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userp)
 {
     wr_http *h = userp;
     size_t n = size * nmemb;
-    if (h->resp->len + n > WR_HTTP_MAX_RESPONSE) {
-        h->too_large = 1;
+    size_t cap = response_limit(h);
+    if (n > cap || h->resp->len > cap - n) {
+        h->too_large = cap;
         return 0;
     }
     if (wr_buf_append(h->resp, ptr, n))
@@ -239,9 +255,13 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
-/* Abandon a request the wait loop gave up on, but only while nothing of the
- * answer has arrived: cutting a response in half could lose output the
- * server has already handed over. */
+/* Abandon a request the wait loop gave up on. After a first interrupt
+ * (aborted == 1) only while nothing of the answer has arrived: cutting a
+ * response in half could lose output the server has already handed over.
+ * After the user's second interrupt (aborted == 2) at once, even in the
+ * middle of a body: the user asked twice to leave, and a server that sends
+ * its answer slowly (or a byte at a time) must not hold them until the
+ * HTTP timeout. */
 static int xferinfo_cb(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
@@ -249,7 +269,7 @@ static int xferinfo_cb(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_o
     (void)ultotal;
     (void)ulnow;
     wr_http *h = userp;
-    return h->aborted && dlnow == 0;
+    return h->aborted == 2 || (h->aborted && dlnow == 0);
 }
 
 /* --- open / free ------------------------------------------------------------ */
@@ -398,9 +418,23 @@ static int map_curl_error(wr_http *h, CURLcode cc, long timeout_ms)
     case CURLE_COULDNT_CONNECT:
         return wr_error_set(WINRSH_ECONNECT, WINRSH_ERRCLASS_OS, "cannot connect to %s: %s",
                             h->url, detail);
-    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_OPERATION_TIMEDOUT: {
+        /* Which of the two timeouts fired. While the connection (TCP, TLS)
+         * is being set up curl applies the smaller of the connect timeout
+         * and the request timeout; once the request went out, only the
+         * request timeout. curl sets PRETRANSFER when the connection is
+         * ready (also for a reused one), so 0 means "still connecting". */
+        curl_off_t pre = 0;
+        if (curl_easy_getinfo(h->curl, CURLINFO_PRETRANSFER_TIME_T, &pre) != CURLE_OK)
+            pre = 1;
+        if (pre == 0 && (timeout_ms <= 0 || h->connect_timeout_ms <= timeout_ms))
+            return wr_error_set(WINRSH_ETIMEOUT, WINRSH_ERRCLASS_HTTP,
+                                "no connection to %s within the connect timeout (%ld ms): %s",
+                                h->url, h->connect_timeout_ms, detail);
         return wr_error_set(WINRSH_ETIMEOUT, WINRSH_ERRCLASS_HTTP,
-                            "no answer from %s within %ld ms: %s", h->url, timeout_ms, detail);
+                            "no answer from %s within the request timeout (%ld ms): %s",
+                            h->url, timeout_ms, detail);
+    }
     case CURLE_ABORTED_BY_CALLBACK:
         return wr_error_set(WINRSH_EINTR, WINRSH_ERRCLASS_HTTP, "interrupted");
     case CURLE_PEER_FAILED_VERIFICATION:
@@ -414,10 +448,24 @@ static int map_curl_error(wr_http *h, CURLcode cc, long timeout_ms)
         return wr_error_set(WINRSH_ECERT, WINRSH_ERRCLASS_TLS, "TLS handshake with %s failed: %s",
                             h->host, detail);
     case CURLE_WRITE_ERROR:
-        if (h->too_large)
+        if (h->too_large) {
+            /* Name the size when the server stated it, and the limit (the
+             * caller's max_len is wsman.c's WR_WSMAN_REPLY_LIMIT). */
+            curl_off_t cl = -1;
+            if (curl_easy_getinfo(h->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) != CURLE_OK)
+                cl = -1;
+            const char *why =
+                h->too_large < WR_HTTP_MAX_RESPONSE ? " (MaxEnvelopeSize + 25%)" : "";
+            if (cl > 0 && (unsigned long long)cl > h->too_large)
+                return wr_error_set(WINRSH_EPROTO, WINRSH_ERRCLASS_HTTP,
+                                    "answer from %s is %lld bytes, over the limit of %zu "
+                                    "bytes%s",
+                                    h->url, (long long)cl, h->too_large, why);
             return wr_error_set(WINRSH_EPROTO, WINRSH_ERRCLASS_HTTP,
-                                "answer from %s larger than %u bytes", h->url,
-                                WR_HTTP_MAX_RESPONSE);
+                                "answer from %s is larger than the limit of %zu bytes%s (cut "
+                                "off there)",
+                                h->url, h->too_large, why);
+        }
         return wr_error_set(WINRSH_ENOMEM, WINRSH_ERRCLASS_NOMEMORY, "out of memory");
     case CURLE_GOT_NOTHING:
     case CURLE_RECV_ERROR:
@@ -449,11 +497,25 @@ static CURLcode perform(wr_http *h)
         }
         if (!running)
             break;
-        if (h->interrupt && *h->interrupt && !h->aborted) {
-            if (h->on_interrupt && h->on_interrupt(h->on_interrupt_ctx) == 1)
+        if (h->interrupt && *h->interrupt && h->aborted < 2) {
+            if (!h->aborted && h->on_interrupt && h->on_interrupt(h->on_interrupt_ctx) == 1) {
+                /* First interrupt: handled on a second connection (ctrl_c,
+                 * stop); this request goes on collecting the answer. */
                 *h->interrupt = 0;
-            else
+                h->interrupt_handled = 1;
+            } else if (h->interrupt_handled || h->aborted) {
+                /* The user's second interrupt: an earlier one was handled
+                 * (on this request or an earlier one of this connection),
+                 * or this request was already being abandoned. Leave now,
+                 * mid-body if need be. */
+                h->aborted = 2;
+            } else {
+                /* Abandoned once nothing of the answer came. The flag is
+                 * lowered so that a further interrupt shows, and raised
+                 * again below for the layers above. */
                 h->aborted = 1;
+                *h->interrupt = 0;
+            }
         }
         if (curl_multi_poll(h->multi, NULL, 0, 100, NULL) != CURLM_OK) {
             result = CURLE_RECV_ERROR;
@@ -466,7 +528,29 @@ static CURLcode perform(wr_http *h)
         if (m->msg == CURLMSG_DONE && m->easy_handle == h->curl && result == CURLE_OK)
             result = m->data.result;
     curl_multi_remove_handle(h->multi, h->curl);
+    /* An interrupt that abandoned (or would have abandoned) this request
+     * stays pending for the caller (wsman.c takes it). */
+    if (h->aborted && h->interrupt)
+        *h->interrupt = 1;
     return result;
+}
+
+/* Free a header list, wiping every line first: curl_slist_append keeps its
+ * own copy of the Authorization line (base64 of Basic's "user:password", or
+ * of a token), and curl_slist_free_all would free it as is.
+ *
+ * What libcurl itself keeps and we cannot wipe: while it sends the request
+ * it assembles the header block (Authorization line included) in an internal
+ * buffer that it frees unwiped after the send, and over HTTPS OpenSSL's
+ * record buffers held the same bytes; the kernel's socket buffers too. Those
+ * copies live only for the duration of one request, in curl/OpenSSL memory
+ * we neither allocate nor free. */
+static void free_headers(struct curl_slist *l)
+{
+    for (struct curl_slist *p = l; p; p = p->next)
+        if (p->data)
+            wr_wipe(p->data, strlen(p->data));
+    curl_slist_free_all(l);
 }
 
 /* Send one POST. `authz` is the whole Authorization line or NULL;
@@ -484,7 +568,7 @@ static int post_once(wr_http *h, const char *authz, const char *content_type, co
             continue;
         struct curl_slist *n = curl_slist_append(headers, lines[i]);
         if (!n) {
-            curl_slist_free_all(headers);
+            free_headers(headers);
             return wr_error_set(WINRSH_ENOMEM, WINRSH_ERRCLASS_NOMEMORY, "out of memory");
         }
         headers = n;
@@ -501,7 +585,7 @@ static int post_once(wr_http *h, const char *authz, const char *content_type, co
     h->requests++;
     CURLcode cc = perform(h);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(headers);
+    free_headers(headers); /* right after the transfer: curl holds no pointer to it now */
     h->resp = NULL;
     if (cc != CURLE_OK)
         return map_curl_error(h, cc, timeout_ms);
@@ -746,7 +830,8 @@ static int auth_line(const wr_http *h, const wr_buf *token, wr_buf *line)
 static int handshake(wr_http *h, const char *body, size_t len, long timeout_ms, wr_buf *resp,
                      long *status, int *answered)
 {
-    wr_buf in = WR_BUF_INIT, out = WR_BUF_INIT, line = WR_BUF_INIT;
+    /* Tokens and the Authorization line: secrets (wiped on growth and free). */
+    wr_buf in = WR_BUF_SECRET_INIT, out = WR_BUF_SECRET_INIT, line = WR_BUF_SECRET_INIT;
     int rc = 0, have_in = 0;
     *answered = 0;
     const char *send_body = h->encrypt ? "" : body;
@@ -839,6 +924,8 @@ static int finish_answer(wr_http *h, wr_buf *resp)
             return wr_error_set(WINRSH_EPROTO, WINRSH_ERRCLASS_HTTP,
                                 "%s sent an encrypted answer to an unencrypted session", h->host);
         wr_buf plain = WR_BUF_INIT;
+        plain.max_len = resp->max_len;     /* *resp becomes plain below: */
+        plain.sensitive = resp->sensitive; /* keep what the caller set */
         int rc = wr_decrypt_body(h->ctx, ct, resp->data, resp->len, &plain);
         if (rc) {
             wr_buf_wipe_free(&plain);
@@ -870,7 +957,8 @@ static int unexpected_status(wr_http *h, long code, const wr_buf *resp)
 static int send_request(wr_http *h, const char *body, size_t len, long timeout_ms, wr_buf *resp,
                         long *status)
 {
-    wr_buf line = WR_BUF_INIT, token = WR_BUF_INIT, sealed = WR_BUF_INIT, ct = WR_BUF_INIT;
+    wr_buf line = WR_BUF_SECRET_INIT, token = WR_BUF_SECRET_INIT; /* Basic: user:password */
+    wr_buf sealed = WR_BUF_INIT, ct = WR_BUF_INIT;
     int rc = 0;
     const char *authz = NULL;
     if (!(h->ctx->mech->flags & WR_AUTH_CONNECTION_BOUND)) {

@@ -122,9 +122,22 @@ static int exchange(wr_wsman *w, const char *what, const wr_buf *req, long timeo
     if (take_interrupt(w))
         return wr_error_set(WINRSH_EINTR, WINRSH_ERRCLASS_NONE, "%s: interrupted", what);
     wr_buf resp = WR_BUF_INIT;
+    /* The transport stops reading past this (transport/http.c write_cb). */
+    size_t limit = WR_WSMAN_REPLY_LIMIT(w->max_envelope_size);
+    resp.max_len = limit;
     long status = 0;
     int rc = w->post(w->post_ctx, (const char *)req->data, req->len,
                      timeout_ms + WR_WSMAN_HTTP_MARGIN_MS, &resp, &status);
+    if (!rc && resp.len > limit) {
+        /* A transport that does not honour max_len (unit-test fakes). */
+        rc = wr_error_set(WINRSH_EPROTO, WINRSH_ERRCLASS_SOAP,
+                          "%s: reply of %zu bytes is over the limit of %zu bytes "
+                          "(MaxEnvelopeSize %lu + 25%%)",
+                          what, resp.len, limit, w->max_envelope_size);
+        wr_error_set_http_status(status);
+        wr_buf_free(&resp);
+        return rc;
+    }
     if (rc) {
         /* The transport raised the error; an interrupt is consumed by it. */
         if (rc == WINRSH_EINTR && w->interrupt)

@@ -38,10 +38,24 @@ typedef struct wr_wsman_options {
 
 typedef struct wr_wsman wr_wsman;
 
-/* HTTP timeout = OperationTimeout + this. The server may answer as late as
- * OperationTimeout plus its NetworkDelayms (5 s by default); the rest covers
- * connection set-up and authentication legs on a slow link. */
-#define WR_WSMAN_HTTP_MARGIN_MS 30000L
+/* HTTP timeout = OperationTimeout + this. WinRM answers a Receive that has
+ * nothing to say with w:TimedOut at OperationTimeout, and every other
+ * request well before it; it may be late by its NetworkDelayms (5 s by
+ * default). The other 5 s cover authentication legs and a slow link (the
+ * TCP/TLS set-up has its own connect timeout). A server that never answers
+ * thus costs OperationTimeout + 10 s (30 s at the defaults), not more. */
+#define WR_WSMAN_HTTP_MARGIN_MS 10000L
+
+/* The largest reply accepted: MaxEnvelopeSize plus a quarter. Windows never
+ * sends an envelope larger than the MaxEnvelopeSize of the request (it splits
+ * Receive output to fit, MS-WSMV 3.1.4.1.7); the slack covers the framing of
+ * a sealed reply, which the limit meets on the wire before it is unsealed
+ * (MIME part headers, a 16-byte signature and length per part, the chunks of
+ * multipart/x-multi-encrypted: well under 1 % of the envelope), and a server
+ * counting its envelope in characters where we count UTF-8 bytes. Anything
+ * bigger is refused (WINRSH_EPROTO), as soon as it passes the bound. */
+#define WR_WSMAN_REPLY_LIMIT(max_envelope_size)                                                    \
+    ((size_t)(max_envelope_size) + (size_t)(max_envelope_size) / 4)
 
 int wr_wsman_open(wr_wsman **out, const wr_wsman_options *opts);
 void wr_wsman_free(wr_wsman *w);

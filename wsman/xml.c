@@ -1,6 +1,8 @@
 #include "xml.h"
 
+#include <libxml/globals.h>
 #include <libxml/parser.h>
+#include <libxml/xmlerror.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -109,6 +111,14 @@ int wr_xml_escape_str(wr_buf *out, const char *s, const char *what)
     return wr_xml_escape(out, s, strlen(s), what);
 }
 
+/* libxml2's structured error handler while we parse: drops everything. The
+ * error is still recorded (xmlGetLastError), which is all we read. */
+static void quiet_error(void *ctx, xmlErrorPtr err)
+{
+    (void)ctx;
+    (void)err;
+}
+
 int wr_xml_parse(xmlDocPtr *out, const char *data, size_t len)
 {
     *out = NULL;
@@ -117,7 +127,30 @@ int wr_xml_parse(xmlDocPtr *out, const char *data, size_t len)
     /* No network, no DTD loading, no entity substitution (XXE), quiet: a
      * reply is untrusted input and errors are reported through ours. */
     int flags = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA;
+    /* NOERROR/NOWARNING reach only errors raised with a parser context.
+     * libxml2 (2.9) raises encoding errors ("input conversion failed",
+     * "encoder error") without one, through the process-wide handlers,
+     * which print to stderr: a server could write to the user's terminal.
+     * So a no-op structured handler is installed around the parse (those
+     * handlers are per thread in a threaded libxml2) and the caller's
+     * handler put back after. A structured handler takes precedence over
+     * the generic one for every error, with or without a context.
+     *
+     * The encoding argument stays NULL (the document decides: BOM, XML
+     * declaration, UTF-8 by default) rather than "UTF-8". WinRM answers in
+     * the charset of the request, and we send UTF-8, but a reply in UTF-16
+     * with a byte-order mark, or one whose declaration names the encoding it
+     * really uses (ISO-8859-1 from a gateway, say), is well-formed XML that
+     * libxml2 decodes correctly; forcing "UTF-8" makes libxml2 ignore the
+     * BOM and the declaration and turns such a reply into a parse error. A
+     * reply whose bytes do not match its declared encoding fails to parse
+     * either way, now quietly. (psrp/clixml.c passes "UTF-8": the data of a
+     * PSRP message is UTF-8 by definition, MS-PSRP 2.2.1.) */
+    xmlStructuredErrorFunc saved_fn = xmlStructuredError;
+    void *saved_ctx = xmlStructuredErrorContext;
+    xmlSetStructuredErrorFunc(NULL, quiet_error);
     xmlDocPtr doc = xmlReadMemory(data, (int)len, "reply.xml", NULL, flags);
+    xmlSetStructuredErrorFunc(saved_ctx, saved_fn);
     if (!doc) {
         const xmlError *e = xmlGetLastError();
         int line = e ? e->line : 0;

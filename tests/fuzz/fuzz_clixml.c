@@ -8,7 +8,7 @@
  *   winrsh_psobject_to_json       as --output json prints it (depth 2 and
  *                                 the maximum)
  *   winrsh_psobject_to_clixml     serialising what was parsed, which must
- *                                 parse again
+ *                                 parse again, to an equal value
  *   psrp/records.h readers        ErrorRecord (and its rendering),
  *                                 informational, information, progress,
  *                                 pipeline/pool state, host call
@@ -167,6 +167,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (winrsh_psobject_from_clixml(&again, xml, xlen) != 0) {
                 fprintf(stderr, "fuzz_clixml: serialised CLIXML does not parse again: %s\n%.*s\n",
                         winrsh_error_last()->message, (int)(xlen > 4000 ? 4000 : xlen), xml);
+                abort();
+            }
+            /* ... and to the same value (issue 8: the writer used to escape
+             * the text of every kind, the reader unescapes only strings). */
+            if (!wr_psobject_equal(o, again)) {
+                fprintf(stderr, "fuzz_clixml: serialised CLIXML parses to another value\n%.*s\n",
+                        (int)(xlen > 4000 ? 4000 : xlen), xml);
                 abort();
             }
             winrsh_psobject_free(again);

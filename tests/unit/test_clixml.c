@@ -248,6 +248,59 @@ static void test_escapes(void **state)
     winrsh_psobject_free(o);
 }
 
+/* issue 8 (fuzz finding): only the string kinds (S, URI, XD, SBK) carry
+ * _xHHHH_ escapes (MS-PSRP 2.2.5.3.2). The writer used to escape every
+ * primitive's text, so what the reader kept verbatim came back different. */
+static void test_roundtrip_non_string_kinds(void **state)
+{
+    (void)state;
+    /* Base64 with a line break (the base64 check allows whitespace): was
+     * written <SS>AAAA_x000A_AAAA</SS>, which no longer parsed. */
+    roundtrip("<SS>AAAA\nAAAA</SS>", NULL);
+    roundtrip("<BA>AQID\nBAUG</BA>", "<BA>AQIDBAUG</BA>"); /* bytes: re-encoded */
+    /* A CR (read from a character reference) stays a CR. */
+    winrsh_psobject *o = parse_ok("<SS>AAAA&#13;AAAA</SS>");
+    assert_string_equal(winrsh_psobject_text(o, NULL), "AAAA\rAAAA");
+    char *xml = to_xml(o);
+    assert_string_equal(xml, "<SS>AAAA&#13;AAAA</SS>");
+    winrsh_psobject *back = parse_ok(xml);
+    assert_true(wr_psobject_equal(o, back));
+    winrsh_psobject_free(back);
+    winrsh_psobject_free_string(xml);
+    winrsh_psobject_free(o);
+    /* "_x" in a non-string kind is not an escape, and is written as is. */
+    roundtrip("<Obj RefId=\"0\"><MS><SS N=\"a_x0020_b\">QUJD</SS>"
+              "<DT N=\"when\">2008-04-11T10:42:32.2731993-07:00</DT></MS></Obj>",
+              "<Obj RefId=\"0\"><MS><SS N=\"a b\">QUJD</SS>"
+              "<DT N=\"when\">2008-04-11T10:42:32.2731993-07:00</DT></MS></Obj>");
+    /* The strings still are escaped and unescaped. */
+    roundtrip("<S>a_x000A_b_x005F_x0041_</S>", NULL);
+    roundtrip("<URI>http://h/_x0009_</URI>", NULL);
+
+    /* DateTime is checked as an xs:dateTime (time and zone optional). */
+    const char *good[] = {"2008-04-11T10:42:32.2731993-07:00", "2018-06-13T23:46:12Z",
+                          "2018-06-13T23:46:12", "2018-06-13T23:46:12.1+14:00", "2008-04-11"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char buf[96];
+        snprintf(buf, sizeof buf, "<DT>%s</DT>", good[i]);
+        roundtrip(buf, NULL);
+    }
+    /* The fuzz finding (<DT>2008-04-11\t_x</DT> was written as
+     * 2008-04-11_x0009__x005F_x and read back as another value), and what
+     * the old check (t[4] == '-', 10 bytes) let through. */
+    parse_fails("<DT>2008-04-11\t_x</DT>");
+    parse_fails("<DT>2008-04-11 10:42:32</DT>");
+    parse_fails("<DT>2008-13-11T10:42:32</DT>");
+    parse_fails("<DT>2008-04-00T10:42:32</DT>");
+    parse_fails("<DT>2008-04-11T24:00:00</DT>");
+    parse_fails("<DT>2008-04-11T10:42:32.</DT>");
+    parse_fails("<DT>2008-04-11T10:42:32.1234567890Z</DT>");
+    parse_fails("<DT>2008-04-11T10:42:32+7:00</DT>");
+    parse_fails("<DT>2008-04-11T10:42:32Zjunk</DT>");
+    parse_fails("<DT>2008-4-11</DT>");
+    parse_fails("<DT>abcd-04-11</DT>");
+}
+
 static const char ENUM_XML[] = "<Obj N=\"Type\" RefId=\"1\"><TN "
                                "RefId=\"0\"><T>System.Management.Automation.ProgressRecordType</T>"
                                "<T>System.Enum</T><T>System.ValueType</T><T>System.Object</T></"
@@ -829,6 +882,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_primitives), cmocka_unit_test(test_escapes),
+        cmocka_unit_test(test_roundtrip_non_string_kinds),
         cmocka_unit_test(test_objects),    cmocka_unit_test(test_constructors),
         cmocka_unit_test(test_malformed),  cmocka_unit_test(test_recordings),
     };

@@ -52,6 +52,8 @@ static int basic_create(wr_auth_ctx **out, const wr_auth_params *p)
     c->base.mech = &wr_auth_basic;
     c->base.step = basic_step;
     c->base.free = basic_free;
+    /* Before the first byte: growing must not leave copies (common/buf.h). */
+    wr_buf_set_sensitive(&c->credentials);
     if (wr_buf_puts(&c->credentials, p->user) || wr_buf_putc(&c->credentials, ':') ||
         wr_buf_puts(&c->credentials, p->password ? p->password : "")) {
         basic_free(&c->base);

@@ -240,7 +240,7 @@ int wr_ntlm_split_user(const char *name, char **user, char **domain)
 
 int wr_ntlm_ntowfv1(const char *password, unsigned char out[16])
 {
-    wr_buf u = WR_BUF_INIT;
+    wr_buf u = WR_BUF_SECRET_INIT; /* the password in UTF-16LE */
     int rc = wr_ntlm_utf16le(&u, password ? password : "", password ? strlen(password) : 0, 0);
     if (!rc)
         wr_md4(u.data ? u.data : (const unsigned char *)"", u.len, out);
