@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 
+#include "common/buf.h"
 #include "common/guid.h"
 
 typedef struct wr_psrp_binding wr_psrp_binding;
@@ -69,9 +70,41 @@ typedef struct wr_psrp_binding_ops {
  * ignore it (out-of-process servers never load a profile, for one). */
 #define WR_PSRP_BINDING_NO_PROFILE 1u
 
+/*
+ * Disconnected pools and liveness (MS-PSRP 3.1.4.9-3.1.4.11), in a table of
+ * their own that a binding points to from wr_psrp_binding.conn, NULL when it
+ * cannot (out-of-process transports end with their connection); the engine
+ * then says so to the caller. Kept apart from wr_psrp_binding_ops so that
+ * bindings written before them (tests initialise that table positionally)
+ * stay complete.
+ */
+typedef struct wr_psrp_binding_conn_ops {
+    /* Disconnect the open pool: it and its pipelines go on running on the
+     * server. idle_timeout_ms > 0 replaces the server's idle timeout;
+     * buffer_mode is WR_PSRP_BUFFER_* (0: the server's). */
+    int (*disconnect)(wr_psrp_binding *b, long idle_timeout_ms, int buffer_mode);
+    /* Take the pool this binding disconnected back. */
+    int (*reconnect)(wr_psrp_binding *b);
+    /* Attach to the existing pool `rpid` with the SESSION_CAPABILITY and
+     * CONNECT_RUNSPACEPOOL fragments; the fragments the server answers with
+     * (its SESSION_CAPABILITY, RUNSPACEPOOL_INIT_DATA) are appended to
+     * `reply`. The binding then works on that pool as if it had opened it. */
+    int (*connect_pool)(wr_psrp_binding *b, const wr_guid *rpid, const unsigned char *frags,
+                        size_t len, wr_buf *reply);
+    /* Ask the server whether the pool still exists: *alive 1 or 0; an error
+     * only when the server could not say. */
+    int (*is_alive)(wr_psrp_binding *b, int *alive);
+} wr_psrp_binding_conn_ops;
+
+/* Output buffering of a disconnected pool (MS-WSMV 2.2.5.10). */
+#define WR_PSRP_BUFFER_DEFAULT 0
+#define WR_PSRP_BUFFER_BLOCK 1
+#define WR_PSRP_BUFFER_DROP 2
+
 struct wr_psrp_binding {
     const wr_psrp_binding_ops *ops;
     unsigned int flags;
+    const wr_psrp_binding_conn_ops *conn; /* NULL: no disconnected pools */
 };
 
 #endif

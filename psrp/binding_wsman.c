@@ -42,6 +42,7 @@
 #include "wsman/ns.h"
 #include "wsman/session_internal.h"
 #include "wsman/shell.h"
+#include "wsman/xml.h"
 
 #define PS_SIGNAL_STOP "http://schemas.microsoft.com/powershell/signal/crtl_c"
 #define PS_CREATION_XML_OPEN "<creationXml xmlns=\"http://schemas.microsoft.com/powershell\">"
@@ -65,7 +66,17 @@ typedef struct wsman_binding {
     wr_guid stopped;
     int have_stopped;
     const wr_guid *receiving; /* during a pipeline's Receive */
+    /* Pipelines whose WS-Man CommandId is not their PID: WinRM 2.0
+     * (Windows 7 / Server 2008 R2, PSRP 2.1) ignores the CommandId we
+     * propose and picks its own. */
+    struct command_alias *aliases;
 } wsman_binding;
+
+typedef struct command_alias {
+    wr_guid pid;
+    char command_id[37];
+    struct command_alias *next;
+} command_alias;
 
 static int oom(void)
 {
@@ -81,6 +92,39 @@ static int no_shell(void)
 {
     return wr_error_set(WINRSH_ECLOSED, WINRSH_ERRCLASS_PSRP,
                         "the PowerShell shell is not open on the server");
+}
+
+/* The CommandId of pipeline `pid` on the server. */
+static void command_id_of(const wsman_binding *wb, const wr_guid *pid, char id[37])
+{
+    for (const command_alias *a = wb->aliases; a; a = a->next)
+        if (memcmp(a->pid.b, pid->b, 16) == 0) {
+            memcpy(id, a->command_id, 37);
+            return;
+        }
+    wr_guid_format(pid, 1, id);
+}
+
+/* The PID of the pipeline the server calls `command_id`; 0 if known. */
+static int pid_of_command(const wsman_binding *wb, const char *command_id, wr_guid *pid)
+{
+    for (const command_alias *a = wb->aliases; a; a = a->next)
+        if (strcasecmp(a->command_id, command_id) == 0) {
+            *pid = a->pid;
+            return 0;
+        }
+    return wr_guid_parse(pid, command_id);
+}
+
+static void forget_alias(wsman_binding *wb, const wr_guid *pid)
+{
+    for (command_alias **a = &wb->aliases; *a; a = &(*a)->next)
+        if (memcmp((*a)->pid.b, pid->b, 16) == 0) {
+            command_alias *dead = *a;
+            *a = dead->next;
+            free(dead);
+            return;
+        }
 }
 
 static size_t wb_max_blob(wr_psrp_binding *b)
@@ -196,12 +240,25 @@ static int wb_create_pipeline(wr_psrp_binding *b, const wr_guid *pid, const unsi
     if (rc)
         return rc;
     wr_guid got;
-    if (wr_guid_parse(&got, server_id) != 0 || memcmp(got.b, pid->b, 16) != 0) {
+    if (wr_guid_parse(&got, server_id) != 0) {
         rc = wr_error_set(WINRSH_EPROTO, WINRSH_ERRCLASS_PSRP,
-                          "the server gave the pipeline CommandId %.64s instead of %s", server_id,
-                          id);
+                          "the server gave the pipeline an invalid CommandId '%.64s'", server_id);
         free(server_id);
         return rc;
+    }
+    if (memcmp(got.b, pid->b, 16) != 0) {
+        /* An old WinRM chose its own id: use it for this command from now
+         * on; the PSRP messages keep the PID. */
+        command_alias *alias = calloc(1, sizeof *alias);
+        if (!alias) {
+            free(server_id);
+            return oom();
+        }
+        alias->pid = *pid;
+        wr_guid_format(&got, 1, alias->command_id);
+        alias->next = wb->aliases;
+        wb->aliases = alias;
+        memcpy(id, alias->command_id, sizeof id);
     }
     free(server_id);
     if (first < len)
@@ -217,11 +274,12 @@ static int wb_send(wr_psrp_binding *b, const wr_guid *pid, const unsigned char *
         return no_shell();
     char id[37];
     if (pid)
-        wr_guid_format(pid, 1, id);
+        command_id_of(wb, pid, id);
     return send_frags(wb, prompt_response ? "pr" : "stdin", pid ? id : NULL, frags, len);
 }
 
 typedef struct recv_ctx {
+    const wsman_binding *wb;
     const wr_guid *pid;
     wr_psrp_data_cb cb;
     void *payload;
@@ -237,7 +295,7 @@ static int on_stream(const char *stream, const char *command_id, const unsigned 
         return 0;
     wr_guid g;
     const wr_guid *pid = c->pid;
-    if (command_id && wr_guid_parse(&g, command_id) == 0)
+    if (command_id && pid_of_command(c->wb, command_id, &g) == 0)
         pid = &g;
     return c->cb(pid, data, len, c->payload);
 }
@@ -257,7 +315,7 @@ static int stop_on_side(void *ctx, wr_wsman *side)
     if (!wb->receiving || !wb->shell)
         return -1;
     char id[37];
-    wr_guid_format(wb->receiving, 1, id);
+    command_id_of(wb, wb->receiving, id);
     wr_shell *sh = NULL;
     int rc = wr_shell_attach(&sh, side, wb->resource_uri, wr_shell_get_id(wb->shell));
     if (!rc)
@@ -279,8 +337,8 @@ static int wb_receive(wr_psrp_binding *b, const wr_guid *pid, long timeout_ms, w
         return no_shell();
     char id[37];
     if (pid)
-        wr_guid_format(pid, 1, id);
-    recv_ctx c = {pid, cb, payload};
+        command_id_of(wb, pid, id);
+    recv_ctx c = {wb, pid, cb, payload};
     wr_shell_receive_args a = {
         .streams = "stdout",
         .command_id = pid ? id : NULL,
@@ -316,7 +374,7 @@ static int wb_stop(wr_psrp_binding *b, const wr_guid *pid)
     if (stopped_already(wb, pid))
         return 0; /* an interrupt sent it during a Receive */
     char id[37];
-    wr_guid_format(pid, 1, id);
+    command_id_of(wb, pid, id);
     int rc = wr_shell_signal(wb->shell, id, PS_SIGNAL_STOP);
     if (!rc) {
         wb->stopped = *pid;
@@ -331,8 +389,10 @@ static int wb_close_pipeline(wr_psrp_binding *b, const wr_guid *pid)
     if (!wb->shell)
         return no_shell();
     char id[37];
-    wr_guid_format(pid, 1, id);
-    return wr_shell_signal(wb->shell, id, WR_SIGNAL_TERMINATE);
+    command_id_of(wb, pid, id);
+    int rc = wr_shell_signal(wb->shell, id, WR_SIGNAL_TERMINATE);
+    forget_alias(wb, pid);
+    return rc;
 }
 
 static int wb_close_pool(wr_psrp_binding *b)
@@ -351,9 +411,110 @@ static void wb_free(wr_psrp_binding *b)
     if (!b)
         return;
     wsman_binding *wb = wb_of(b);
+    while (wb->aliases) {
+        command_alias *a = wb->aliases;
+        wb->aliases = a->next;
+        free(a);
+    }
     wr_shell_free(wb->shell);
     free(wb->resource_uri);
     free(wb);
+}
+
+/* ---- disconnected pools and liveness (MS-PSRP 3.1.5.3.14-3.1.5.3.19) ----
+ *
+ *   +------------------+-------------------------------------------------+
+ *   | binding op       | WS-Man                                          |
+ *   +------------------+-------------------------------------------------+
+ *   | disconnect       | Disconnect, rsp:Disconnect [BufferMode]         |
+ *   |                  | [IdleTimeOut], ShellId selector                 |
+ *   | reconnect        | Reconnect, empty body                           |
+ *   | connect_pool     | Connect, OptionSet protocolversion=2.3          |
+ *   |                  | MustComply, rsp:Connect holding <connectXml     |
+ *   |                  | xmlns=".../powershell">base64 of the fragments  |
+ *   |                  | </connectXml>; the reply's rsp:ConnectResponse  |
+ *   |                  | holds <connectResponseXml> (same namespace)     |
+ *   | is_alive         | Get on .../windows/shell with the ShellId       |
+ *   |                  | selector: a shell is alive, InvalidSelectors    |
+ *   |                  | (2150858843) is not                             |
+ *   +------------------+-------------------------------------------------+
+ */
+#define PS_NS "http://schemas.microsoft.com/powershell"
+#define PS_CONNECT_XML_OPEN "<connectXml xmlns=\"" PS_NS "\">"
+#define PS_CONNECT_XML_CLOSE "</connectXml>"
+
+static int wb_disconnect(wr_psrp_binding *b, long idle_timeout_ms, int buffer_mode)
+{
+    wsman_binding *wb = wb_of(b);
+    if (!wb->shell)
+        return no_shell();
+    const char *mode = buffer_mode == WR_PSRP_BUFFER_BLOCK  ? "Block"
+                       : buffer_mode == WR_PSRP_BUFFER_DROP ? "Drop"
+                                                            : NULL;
+    return wr_shell_disconnect(wb->ws, wb->resource_uri, wr_shell_get_id(wb->shell),
+                               idle_timeout_ms, mode);
+}
+
+static int wb_reconnect(wr_psrp_binding *b)
+{
+    wsman_binding *wb = wb_of(b);
+    if (!wb->shell)
+        return no_shell();
+    return wr_shell_reconnect(wb->ws, wb->resource_uri, wr_shell_get_id(wb->shell));
+}
+
+static int wb_connect_pool(wr_psrp_binding *b, const wr_guid *rpid, const unsigned char *frags,
+                           size_t len, wr_buf *out)
+{
+    wsman_binding *wb = wb_of(b);
+    if (wb->shell)
+        return wr_error_set(WINRSH_EINVAL, WINRSH_ERRCLASS_INVALID,
+                            "the runspace pool is already open");
+    char id[37];
+    wr_guid_format(rpid, 1, id);
+    wr_buf extra = WR_BUF_INIT;
+    int rc = wr_buf_puts(&extra, PS_CONNECT_XML_OPEN);
+    if (!rc)
+        rc = wr_base64_encode(&extra, frags, len);
+    if (!rc)
+        rc = wr_buf_puts(&extra, PS_CONNECT_XML_CLOSE);
+    if (rc) {
+        wr_buf_free(&extra);
+        return oom();
+    }
+    const wr_option options[] = {{"protocolversion", PS_PROTOCOL_VERSION, 1}};
+    wr_reply reply = WR_REPLY_INIT;
+    rc = wr_shell_connect(wb->ws, wb->resource_uri, id, options, 1, wr_buf_cstr(&extra), &reply);
+    wr_buf_free(&extra);
+    if (!rc) {
+        /* The server's fragments; none at all is a broken pool (3.1.5.3.15). */
+        xmlNodePtr cr = wr_xml_child(reply.body, WR_NS_SHELL, "ConnectResponse");
+        char *b64 = wr_xml_text(wr_xml_child(cr, PS_NS, "connectResponseXml"), &rc);
+        if (rc)
+            rc = oom();
+        else if (!b64)
+            rc = wr_error_set(WINRSH_EPROTO, WINRSH_ERRCLASS_PSRP,
+                              "Connect: the reply carries no connectResponseXml");
+        else if (wr_base64_decode(out, b64, strlen(b64)))
+            rc = wr_error_set(WINRSH_EPROTO, WINRSH_ERRCLASS_PSRP,
+                              "Connect: connectResponseXml is not base64");
+        free(b64);
+    }
+    wr_reply_free(&reply);
+    if (!rc)
+        rc = wr_shell_attach(&wb->shell, wb->ws, wb->resource_uri, id);
+    if (rc)
+        wr_error_prefix("cannot connect to the PowerShell shell %s (%s)", id, wb->resource_uri);
+    return rc;
+}
+
+static int wb_is_alive(wr_psrp_binding *b, int *alive)
+{
+    wsman_binding *wb = wb_of(b);
+    *alive = 0;
+    if (!wb->shell)
+        return 0; /* closed, or never opened: nothing on the server */
+    return wr_shell_get(wb->ws, wr_shell_get_id(wb->shell), NULL, alive);
 }
 
 static const wr_psrp_binding_ops WSMAN_OPS = {
@@ -368,6 +529,13 @@ static const wr_psrp_binding_ops WSMAN_OPS = {
     .close_pool = wb_close_pool,
     .interrupt = NULL, /* the session's interrupt reaches the HTTP transport */
     .free = wb_free,
+};
+
+static const wr_psrp_binding_conn_ops WSMAN_CONN_OPS = {
+    .disconnect = wb_disconnect,
+    .reconnect = wb_reconnect,
+    .connect_pool = wb_connect_pool,
+    .is_alive = wb_is_alive,
 };
 
 int wr_psrp_binding_wsman_new(wr_psrp_binding **out, winrsh_session *session, wr_wsman *ws,
@@ -389,6 +557,7 @@ int wr_psrp_binding_wsman_new(wr_psrp_binding **out, winrsh_session *session, wr
     }
     wb->resource_uri = (char *)wr_buf_detach(&uri, NULL);
     wb->base.ops = &WSMAN_OPS;
+    wb->base.conn = &WSMAN_CONN_OPS;
     wb->session = session;
     wb->ws = ws;
     *out = &wb->base;

@@ -572,21 +572,109 @@ static const char *const STRING_ARRAY_TYPES[] = {"System.String[]", "System.Arra
 int wr_psrp_build_get_command_metadata(wr_buf *xml, const char *const *names, size_t nnames,
                                        int32_t command_type)
 {
+    return wr_psrp_build_get_command_metadata_ns(xml, names, nnames, command_type, NULL, 0);
+}
+
+/* ---- pool calls (runspace_admin.c) ------------------------------------------ */
+
+static const char *const OBJECT_ARRAY_TYPES[] = {"System.Object[]", "System.Array", "System.Object",
+                                                 NULL};
+
+static void write_strings(wr_clixml_writer *w, const char *name, const char *const *types,
+                          const char *const *v, size_t n)
+{
+    wr_cx_obj_begin(w, name, types, NULL);
+    wr_cx_begin(w, "LST");
+    for (size_t i = 0; i < n; i++)
+        wr_cx_string(w, NULL, v[i]);
+    wr_cx_end(w, "LST");
+    wr_cx_obj_end(w);
+}
+
+int wr_psrp_build_get_command_metadata_ns(wr_buf *xml, const char *const *names, size_t nnames,
+                                          int32_t command_type, const char *const *namespaces,
+                                          size_t nnamespaces)
+{
+    if ((nnames && !names) || (nnamespaces && !namespaces))
+        return wr_error_set(WINRSH_EINVAL, WINRSH_ERRCLASS_INVALID,
+                            "GET_COMMAND_METADATA: NULL name list");
+    for (size_t i = 0; i < nnames; i++)
+        if (!names[i])
+            return wr_error_set(WINRSH_EINVAL, WINRSH_ERRCLASS_INVALID,
+                                "GET_COMMAND_METADATA: name %zu is NULL", i);
+    for (size_t i = 0; i < nnamespaces; i++)
+        if (!namespaces[i])
+            return wr_error_set(WINRSH_EINVAL, WINRSH_ERRCLASS_INVALID,
+                                "GET_COMMAND_METADATA: namespace %zu is NULL", i);
     wr_clixml_writer w;
     size_t start = xml->len;
     wr_clixml_writer_init(&w, xml);
     wr_cx_obj_begin(&w, NULL, NULL, NULL);
     wr_cx_begin(&w, "MS");
-    wr_cx_obj_begin(&w, "Name", STRING_ARRAY_TYPES, NULL);
-    wr_cx_begin(&w, "LST");
-    for (size_t i = 0; i < nnames; i++)
-        wr_cx_string(&w, NULL, names[i]);
-    wr_cx_end(&w, "LST");
-    wr_cx_obj_end(&w);
+    write_strings(&w, "Name", STRING_ARRAY_TYPES, names, nnames);
     wr_cx_i32(&w, "CommandType", command_type);
-    wr_cx_nil(&w, "Namespace");
+    if (nnamespaces)
+        write_strings(&w, "Namespace", OBJECT_ARRAY_TYPES, namespaces, nnamespaces);
+    else
+        wr_cx_nil(&w, "Namespace");
     wr_cx_nil(&w, "ArgumentList");
     wr_cx_end(&w, "MS");
     wr_cx_obj_end(&w);
     return finish(&w, xml, start);
+}
+
+/* <Obj><MS>[<I32 N=name>n</I32>]<I64 N="ci">ci</I64></MS></Obj>, the layout
+ * of the spec's examples (2.2.2.6). pypsrp wrote "CI"; the spec and
+ * PowerShell say "ci". */
+static int build_pool_call(wr_buf *xml, const char *name, int32_t n, int64_t call_id)
+{
+    wr_clixml_writer w;
+    size_t start = xml->len;
+    wr_clixml_writer_init(&w, xml);
+    wr_cx_obj_begin(&w, NULL, NULL, NULL);
+    wr_cx_begin(&w, "MS");
+    if (name)
+        wr_cx_i32(&w, name, n);
+    wr_cx_i64(&w, "ci", call_id);
+    wr_cx_end(&w, "MS");
+    wr_cx_obj_end(&w);
+    return finish(&w, xml, start);
+}
+
+int wr_psrp_build_set_max_runspaces(wr_buf *xml, int32_t max_runspaces, int64_t call_id)
+{
+    return build_pool_call(xml, "MaxRunspaces", max_runspaces, call_id);
+}
+
+int wr_psrp_build_set_min_runspaces(wr_buf *xml, int32_t min_runspaces, int64_t call_id)
+{
+    return build_pool_call(xml, "MinRunspaces", min_runspaces, call_id);
+}
+
+int wr_psrp_build_call_id(wr_buf *xml, int64_t call_id)
+{
+    return build_pool_call(xml, NULL, 0, call_id);
+}
+
+int wr_psrp_availability_read(const winrsh_psobject *o, wr_psrp_availability *a)
+{
+    memset(a, 0, sizeof *a);
+    const winrsh_psobject *ci = winrsh_psobject_prop(o, "ci");
+    const winrsh_psobject *r = winrsh_psobject_prop(o, "SetMinMaxRunspacesResponse");
+    if (!ci || winrsh_psobject_get_int64(ci, &a->call_id) || !r)
+        return wr_error_set(WINRSH_EPROTO, WINRSH_ERRCLASS_PSRP,
+                            "RUNSPACE_AVAILABILITY without ci or SetMinMaxRunspacesResponse");
+    if (winrsh_psobject_get_kind(r) == WINRSH_PSOBJ_BOOL) {
+        int b = 0;
+        winrsh_psobject_get_bool(r, &b);
+        a->is_bool = 1;
+        a->value = b != 0;
+        return 0;
+    }
+    if (winrsh_psobject_get_int64(r, &a->value))
+        return wr_error_set(WINRSH_EPROTO, WINRSH_ERRCLASS_PSRP,
+                            "RUNSPACE_AVAILABILITY: SetMinMaxRunspacesResponse is a %s, not a "
+                            "bool or an integer",
+                            winrsh_psobject_kind_name(winrsh_psobject_get_kind(r)));
+    return 0;
 }

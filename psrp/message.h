@@ -292,4 +292,34 @@ int wr_psrp_build_public_key(wr_buf *xml, const void *blob, size_t len);
 int wr_psrp_build_get_command_metadata(wr_buf *xml, const char *const *names, size_t nnames,
                                        int32_t command_type);
 
+/* ---- pool calls and their answer (runspace_admin.c) ------------------- */
+
+/* SET_MAX_RUNSPACES / SET_MIN_RUNSPACES (2.2.2.6, 2.2.2.7): MaxRunspaces or
+ * MinRunspaces (I32) and the call id ci (I64). */
+int wr_psrp_build_set_max_runspaces(wr_buf *xml, int32_t max_runspaces, int64_t call_id);
+int wr_psrp_build_set_min_runspaces(wr_buf *xml, int32_t min_runspaces, int64_t call_id);
+
+/* A body holding only the call id ci: GET_AVAILABLE_RUNSPACES (2.2.2.11)
+ * and RESET_RUNSPACE_STATE (2.2.2.31). */
+int wr_psrp_build_call_id(wr_buf *xml, int64_t call_id);
+
+/* GET_COMMAND_METADATA with Namespace patterns too (nnamespaces 0: Nil),
+ * as an Object[] of strings; names and namespaces are copied into the XML. */
+int wr_psrp_build_get_command_metadata_ns(wr_buf *xml, const char *const *names, size_t nnames,
+                                          int32_t command_type, const char *const *namespaces,
+                                          size_t nnamespaces);
+
+/* RUNSPACE_AVAILABILITY (2.2.2.8): the call id and SetMinMaxRunspacesResponse,
+ * a bool for SET_MAX/SET_MIN_RUNSPACES and RESET_RUNSPACE_STATE, a number
+ * (the spec says I64; Windows sends I32) for GET_AVAILABLE_RUNSPACES. */
+typedef struct wr_psrp_availability {
+    int64_t call_id;
+    int is_bool;   /* the response was a <B> */
+    int64_t value; /* 0/1 for a bool, else the number */
+} wr_psrp_availability;
+
+/* WINRSH_EPROTO if ci or SetMinMaxRunspacesResponse is missing or of
+ * another kind. */
+int wr_psrp_availability_read(const winrsh_psobject *o, wr_psrp_availability *a);
+
 #endif

@@ -17,6 +17,11 @@
  *   | PIPELINE_STATE      | state; Failed: error(Exception..., text, 1)    |
  *   | PIPELINE_HOST_CALL  | host.c                                         |
  *   +---------------------+------------------------------------------------+
+ *
+ * A pipeline made a command metadata call (winrsh_pipeline_get_command_
+ * metadata) sends GET_COMMAND_METADATA (2.2.2.14) in CREATE_PIPELINE's
+ * place; its reply is a pipeline's, except that the first output, the
+ * CommandMetadataCount, is kept aside (section "command metadata").
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -133,6 +138,8 @@ static int add_cmd(winrsh_pipeline *p, const char *text, int is_script)
     int rc = check_editable(p);
     if (rc)
         return rc;
+    if (p->metadata)
+        return invalid("pipeline: a command metadata call has no commands");
     if (!text)
         return invalid(is_script ? "pipeline: NULL script" : "pipeline: NULL command name");
     if (p->ncmds == p->cap) {
@@ -257,6 +264,127 @@ WINRSH_EXTERN(int) winrsh_pipeline_merge_errors(winrsh_pipeline *p)
     return 0;
 }
 
+/* ---- command metadata (GET_COMMAND_METADATA, MS-PSRP 2.2.2.14) ------------- */
+
+static void free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void metadata_free(wr_pl_metadata *m)
+{
+    if (!m)
+        return;
+    free_strings(m->names, m->nnames);
+    free_strings(m->namespaces, m->nnamespaces);
+    free(m);
+}
+
+static int copy_strings(char ***out, const char *const *v, size_t n)
+{
+    *out = NULL;
+    if (!n)
+        return 0;
+    char **c = calloc(n, sizeof *c);
+    if (!c)
+        return oom();
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++)
+        c[i] = wr_strdup(v[i], &rc);
+    if (rc) {
+        free_strings(c, n);
+        return oom();
+    }
+    *out = c;
+    return 0;
+}
+
+static int check_strings(const char *const *v, size_t n, const char *what)
+{
+    if (n && !v)
+        return wr_error_set(WINRSH_EINVAL, WINRSH_ERRCLASS_INVALID, "pipeline: NULL %s list", what);
+    for (size_t i = 0; i < n; i++)
+        if (!v[i])
+            return wr_error_set(WINRSH_EINVAL, WINRSH_ERRCLASS_INVALID, "pipeline: %s %zu is NULL",
+                                what, i);
+    return 0;
+}
+
+WINRSH_EXTERN(int)
+winrsh_pipeline_get_command_metadata(winrsh_pipeline *p, const char *const *names, size_t nnames,
+                                     unsigned int command_types, const char *const *namespaces,
+                                     size_t nnamespaces)
+{
+    int rc = check_editable(p);
+    if (rc)
+        return rc;
+    if (p->ncmds || p->metadata)
+        return invalid("pipeline: already describes commands or a command metadata call");
+    if (p->opts.input)
+        return invalid("pipeline: a command metadata call takes no input");
+    if (!nnames)
+        return invalid("pipeline: a command metadata call needs a name pattern (\"*\": all)");
+    if (command_types > WINRSH_COMMAND_TYPE_ALL)
+        return invalid("pipeline: unknown command types");
+    if ((rc = check_strings(names, nnames, "name")) ||
+        (rc = check_strings(namespaces, nnamespaces, "namespace")))
+        return rc;
+    wr_pl_metadata *m = calloc(1, sizeof *m);
+    if (!m)
+        return oom();
+    m->command_types = command_types ? (int32_t)command_types : WINRSH_COMMAND_TYPE_ALL;
+    m->nnames = nnames;
+    m->nnamespaces = nnamespaces;
+    if ((rc = copy_strings(&m->names, names, nnames)) ||
+        (rc = copy_strings(&m->namespaces, namespaces, nnamespaces))) {
+        metadata_free(m); /* a failed copy left its list NULL */
+        return rc;
+    }
+    p->metadata = m;
+    return 0;
+}
+
+WINRSH_EXTERN(int)
+winrsh_pipeline_command_metadata_count(const winrsh_pipeline *p, long long *count)
+{
+    if (!p || !p->metadata || !p->metadata->count_seen)
+        return 0;
+    if (count)
+        *count = (long long)p->metadata->count;
+    return 1;
+}
+
+static int build_metadata(winrsh_pipeline *p, wr_buf *xml)
+{
+    const wr_pl_metadata *m = p->metadata;
+    return wr_psrp_build_get_command_metadata_ns(
+        xml, (const char *const *)m->names, m->nnames, m->command_types,
+        (const char *const *)m->namespaces, m->nnamespaces);
+}
+
+/* The reply's first output is CommandMetadataCount (2.2.3.22): an object
+ * typed Selected.Microsoft.PowerShell.Commands.GenericMeasureInfo with an
+ * integer Count. It is kept for winrsh_pipeline_command_metadata_count()
+ * instead of being delivered; 1 if `o` was it. */
+static int metadata_count(winrsh_pipeline *p, const winrsh_psobject *o)
+{
+    wr_pl_metadata *m = p->metadata;
+    if (m->count_seen)
+        return 0;
+    int64_t n;
+    const winrsh_psobject *c = winrsh_psobject_prop(o, "Count");
+    if (!c || winrsh_psobject_get_int64(c, &n) ||
+        !winrsh_psobject_is_type(o, "Selected.Microsoft.PowerShell.Commands.GenericMeasureInfo")) {
+        winrsh_error_clear();
+        return 0;
+    }
+    m->count_seen = 1;
+    m->count = n;
+    return 1;
+}
+
 /* ---- invoking ------------------------------------------------------------- */
 
 static int build_create(winrsh_pipeline *p, wr_buf *xml)
@@ -314,16 +442,18 @@ WINRSH_EXTERN(int) winrsh_pipeline_invoke(winrsh_pipeline *p)
         return wr_error_set(WINRSH_ECLOSED, WINRSH_ERRCLASS_PSRP, "pipeline: the runspace is gone");
     if (p->invoked)
         return invalid("pipeline: already invoked");
-    if (!p->ncmds)
+    if (!p->ncmds && !p->metadata)
         return invalid("pipeline: no command to invoke");
     winrsh_runspace *rs = p->rs;
     if (rs->closed || rs->state != WR_PSRP_POOL_OPENED)
         return wr_error_set(WINRSH_ECLOSED, WINRSH_ERRCLASS_PSRP,
                             "pipeline: the runspace pool is not open");
     wr_buf xml = WR_BUF_INIT, frags = WR_BUF_INIT;
-    int rc = build_create(p, &xml);
+    /* A command metadata call goes out the way CREATE_PIPELINE does. */
+    uint32_t type = p->metadata ? WR_PSRP_GET_COMMAND_METADATA : WR_PSRP_CREATE_PIPELINE;
+    int rc = p->metadata ? build_metadata(p, &xml) : build_create(p, &xml);
     if (!rc)
-        rc = wr_rs_fragment(rs, &p->pid, WR_PSRP_CREATE_PIPELINE, xml.data, xml.len, &frags);
+        rc = wr_rs_fragment(rs, &p->pid, type, xml.data, xml.len, &frags);
     wr_buf_free(&xml);
     if (!rc) {
         if (rs->tracer)
@@ -585,6 +715,7 @@ WINRSH_EXTERN(void) winrsh_pipeline_free(winrsh_pipeline *p)
         free(p->cmds[i].text);
     }
     free(p->cmds);
+    metadata_free(p->metadata);
     wr_buf_free(&p->input_q);
     wr_buf_free(&p->pr_q);
     winrsh_psobject_free(p->failure);
@@ -651,6 +782,8 @@ int wr_pipeline_dispatch(winrsh_pipeline *p, uint32_t type, const winrsh_psobjec
 {
     switch (type) {
     case WR_PSRP_PIPELINE_OUTPUT:
+        if (p->metadata && metadata_count(p, o))
+            return 0;
         return p->opts.output ? cb_result(p->opts.output(o, p->opts.payload)) : 0;
     case WR_PSRP_ERROR_RECORD:
         return deliver_error(p, o, 0);

@@ -258,17 +258,17 @@ static int on_data(const wr_guid *pid, const unsigned char *frags, size_t len, v
 
 /* PUBLIC_KEY out (if not yet), then pool receives until the session key is
  * in, bounded. Other messages that come meanwhile are dispatched as usual. */
-static int await_session_key(winrsh_runspace *rs, struct wr_rs_secure *sc)
+static int await_session_key(winrsh_runspace *rs, struct wr_rs_secure *sc, long timeout_ms)
 {
     int rc = sc->ss.public_key_sent ? 0 : send_public_key(rs, sc);
-    long deadline = now_ms() + KEY_EXCHANGE_TIMEOUT_MS;
+    long deadline = now_ms() + timeout_ms;
     while (!rc && !sc->ss.have_key) {
         long left = deadline - now_ms();
         if (left <= 0)
             return wr_error_set(WINRSH_ETIMEOUT, WINRSH_ERRCLASS_PSRP,
                                 "the server did not send the SecureString session key within "
                                 "%ld ms",
-                                KEY_EXCHANGE_TIMEOUT_MS);
+                                timeout_ms);
         int timed_out = 0;
         rs->stop_rc = 0;
         rc = rs->binding->ops->receive(rs->binding, NULL,
@@ -283,6 +283,16 @@ static int await_session_key(winrsh_runspace *rs, struct wr_rs_secure *sc)
                               "the runspace pool ended during the SecureString key exchange");
     }
     return rc;
+}
+
+int wr_rs_exchange_key(winrsh_runspace *rs, long timeout_ms)
+{
+    struct wr_rs_secure *sc;
+    if (secure_state(rs, &sc))
+        return oom();
+    if (sc->ss.have_key)
+        return 0;
+    return await_session_key(rs, sc, timeout_ms > 0 ? timeout_ms : KEY_EXCHANGE_TIMEOUT_MS);
 }
 
 /* After a receive: answer a PUBLIC_KEY_REQUEST, and run the key exchange
@@ -301,7 +311,7 @@ static int secure_followup(winrsh_runspace *rs)
         return rc;
     sc->busy = 1;
     if (!rc && !sc->ss.have_key)
-        rc = await_session_key(rs, sc);
+        rc = await_session_key(rs, sc, KEY_EXCHANGE_TIMEOUT_MS);
     saved_error saved;
     if (rc) {
         save_error(&saved);
@@ -372,9 +382,10 @@ static int pool_dispatch(winrsh_runspace *rs, uint32_t type, winrsh_psobject *o)
         return secure_state(rs, &sc) ? oom() : (sc->ss.key_requested = 1, 0);
     case WR_PSRP_ENCRYPTED_SESSION_KEY:
         return session_key(rs, o);
+    case WR_PSRP_RUNSPACE_AVAILABILITY:
+        return wr_rs_availability(rs, o); /* runspace_admin.c */
     default:
-        /* RUNSPACEPOOL_INIT_DATA, RUNSPACE_AVAILABILITY, USER_EVENT...:
-         * nothing to do. */
+        /* RUNSPACEPOOL_INIT_DATA, USER_EVENT...: nothing to do. */
         return 0;
     }
 }
@@ -539,9 +550,8 @@ static int open_failed(winrsh_runspace *rs, int rc)
     return rc;
 }
 
-int wr_runspace_open_binding(winrsh_runspace **out, wr_psrp_binding *binding,
-                             winrsh_session *session, const winrsh_runspace_options *opts,
-                             const wr_guid *rpid)
+int wr_rs_new(winrsh_runspace **out, wr_psrp_binding *binding, winrsh_session *session,
+              const winrsh_runspace_options *opts, const wr_guid *rpid)
 {
     *out = NULL;
     winrsh_runspace *rs = calloc(1, sizeof *rs);
@@ -584,6 +594,31 @@ int wr_runspace_open_binding(winrsh_runspace **out, wr_psrp_binding *binding,
         return open_failed(rs, wr_error_set(WINRSH_EIO, WINRSH_ERRCLASS_OS,
                                             "cannot get random bytes for a runspace id"));
     wr_guid_format(&rs->rpid, 1, rs->id);
+    *out = rs;
+    return 0;
+}
+
+void wr_rs_release(winrsh_runspace *rs)
+{
+    runspace_release(rs);
+}
+
+int wr_rs_feed(winrsh_runspace *rs, const unsigned char *frags, size_t len)
+{
+    rs->stop_rc = 0;
+    int rc = on_data(NULL, frags, len, rs);
+    return rc ? rc : rs->stop_rc;
+}
+
+int wr_runspace_open_binding(winrsh_runspace **out, wr_psrp_binding *binding,
+                             winrsh_session *session, const winrsh_runspace_options *opts,
+                             const wr_guid *rpid)
+{
+    winrsh_runspace *rs;
+    int rc = wr_rs_new(&rs, binding, session, opts, rpid);
+    if (rc)
+        return rc;
+    *out = NULL;
 
     wr_buf xml = WR_BUF_INIT, frags = WR_BUF_INIT;
     rc = wr_psrp_build_session_capability(&xml);
@@ -645,6 +680,21 @@ winrsh_runspace_open(winrsh_runspace **out, winrsh_session *session,
     *out = NULL;
     if (!session)
         return invalid("runspace: NULL session");
+    winrsh_runspace_options full;
+    int rc = wr_rs_options(opts, &full);
+    if (rc)
+        return rc;
+    opts = &full;
+    wr_psrp_binding *b = NULL;
+    rc = wr_session_psrp_binding(session, opts->config_name ? opts->config_name : DEFAULT_CONFIG,
+                                 &b);
+    if (rc)
+        return rc;
+    return wr_runspace_open_binding(out, b, session, opts, NULL);
+}
+
+int wr_rs_options(const winrsh_runspace_options *opts, winrsh_runspace_options *full)
+{
     winrsh_runspace_options defaults;
     if (!opts) {
         winrsh_runspace_options_init(&defaults, WINRSH_RUNSPACE_OPTIONS_VERSION);
@@ -664,16 +714,9 @@ winrsh_runspace_open(winrsh_runspace **out, winrsh_session *session,
         winrsh_psobject_get_kind(opts->application_arguments) != WINRSH_PSOBJ_DICT)
         return invalid("runspace: application_arguments must be a dictionary");
     /* Read only the fields of the caller's version; the rest stay zero. */
-    winrsh_runspace_options full;
-    memset(&full, 0, sizeof full);
-    memcpy(&full, opts, options_size(opts->version));
-    opts = &full;
-    wr_psrp_binding *b = NULL;
-    int rc = wr_session_psrp_binding(session,
-                                     opts->config_name ? opts->config_name : DEFAULT_CONFIG, &b);
-    if (rc)
-        return rc;
-    return wr_runspace_open_binding(out, b, session, opts, NULL);
+    memset(full, 0, sizeof *full);
+    memcpy(full, opts, options_size(opts->version));
+    return 0;
 }
 
 WINRSH_EXTERN(winrsh_runspace_state) winrsh_runspace_get_state(const winrsh_runspace *rs)
@@ -689,6 +732,13 @@ WINRSH_EXTERN(const char *) winrsh_runspace_id(const winrsh_runspace *rs)
 WINRSH_EXTERN(const winrsh_psobject *) winrsh_runspace_private_data(const winrsh_runspace *rs)
 {
     return rs ? rs->private_data : NULL;
+}
+
+WINRSH_EXTERN(const char *) winrsh_runspace_protocol_version(const winrsh_runspace *rs)
+{
+    if (!rs || !rs->capability)
+        return NULL;
+    return winrsh_psobject_text(winrsh_psobject_prop(rs->capability, "protocolversion"), NULL);
 }
 
 WINRSH_EXTERN(int) winrsh_runspace_set_window_size(winrsh_runspace *rs, int width, int height)
@@ -727,7 +777,9 @@ WINRSH_EXTERN(void) winrsh_runspace_free(winrsh_runspace *rs)
         p->rs = NULL;
         p->next = NULL;
     }
-    if (!rs->closed) {
+    /* A disconnected pool stays on the server for a later connect
+     * (winrsh_runspace_disconnect). */
+    if (!rs->closed && rs->state != WR_PSRP_POOL_DISCONNECTED) {
         saved_error saved;
         save_error(&saved);
         if (rs->session)

@@ -18,6 +18,8 @@
  *                                        <- PIPELINE_HOST_CALL
  *   PIPELINE_HOST_RESPONSE               ->          (binding send, prompt_response)
  *                                        <- PIPELINE_STATE Completed | Failed | Stopped
+ *   SET_MAX/MIN_RUNSPACES, GET_AVAILABLE_RUNSPACES, RESET_RUNSPACE_STATE ->
+ *                                        <- RUNSPACE_AVAILABILITY (runspace_admin.c)
  *
  * Received messages are routed by type: pool types (0x0001xxxx, 0x0002xxxx)
  * to the pool; pipeline types (0x0004xxxx) to the pipeline the binding
@@ -54,6 +56,28 @@ typedef struct wr_pl_cmd {
     size_t nargs, cap;
 } wr_pl_cmd;
 
+/* A pool call (MS-PSRP 3.1.4.x: SET_MAX/SET_MIN_RUNSPACES,
+ * GET_AVAILABLE_RUNSPACES, RESET_RUNSPACE_STATE) and its answer, matched
+ * by call id (the spec's CI table; one call at a time, the pool belongs to
+ * one thread). */
+typedef struct wr_rs_pool_call {
+    int64_t next_ci; /* the call id of the next call */
+    int64_t ci;      /* the call being waited for */
+    int waiting;     /* a call is out */
+    int answered;    /* its RUNSPACE_AVAILABILITY came */
+    int is_bool;     /* the answer was a bool, else a number */
+    int64_t value;
+} wr_rs_pool_call;
+
+/* GET_COMMAND_METADATA in place of CREATE_PIPELINE (pipeline.c). */
+typedef struct wr_pl_metadata {
+    char **names, **namespaces;
+    size_t nnames, nnamespaces;
+    int32_t command_types;
+    int count_seen; /* the CommandMetadataCount object came */
+    int64_t count;  /* its Count */
+} wr_pl_metadata;
+
 struct winrsh_pipeline {
     winrsh_runspace *rs;
     winrsh_pipeline *next; /* in rs->pipelines */
@@ -74,6 +98,7 @@ struct winrsh_pipeline {
     int exit_code;
     size_t errors;
     winrsh_psobject *failure; /* ExceptionAsErrorRecord of Failed */
+    wr_pl_metadata *metadata; /* non-NULL: a GET_COMMAND_METADATA call */
 };
 
 struct winrsh_runspace {
@@ -105,6 +130,9 @@ struct winrsh_runspace {
     /* SecureString key exchange and the host calls waiting for it
      * (psrp/securestring.h). */
     struct wr_rs_secure *secure;
+
+    /* The pool call waiting for its RUNSPACE_AVAILABILITY (runspace_admin.c). */
+    wr_rs_pool_call call;
 };
 
 /* winrsh_runspace_open() on a given binding (taken over, freed with the
@@ -112,6 +140,19 @@ struct winrsh_runspace {
 int wr_runspace_open_binding(winrsh_runspace **out, wr_psrp_binding *binding,
                              winrsh_session *session, const winrsh_runspace_options *opts,
                              const wr_guid *rpid);
+
+/* The first half of wr_runspace_open_binding: a runspace on `binding`
+ * (taken over, freed on failure) with its options, host and RPID set up
+ * and nothing sent (runspace_connect.c starts from here too). */
+int wr_rs_new(winrsh_runspace **out, wr_psrp_binding *binding, winrsh_session *session,
+              const winrsh_runspace_options *opts, const wr_guid *rpid);
+/* Check the caller's options (NULL: defaults) and copy the fields of its
+ * version into *full, the rest zero. */
+int wr_rs_options(const winrsh_runspace_options *opts, winrsh_runspace_options *full);
+/* Free a runspace and its binding without telling the server anything. */
+void wr_rs_release(winrsh_runspace *rs);
+/* Take received fragments apart and dispatch them, as a receive does. */
+int wr_rs_feed(winrsh_runspace *rs, const unsigned char *frags, size_t len);
 
 /* Fix the PID of a pipeline before it is invoked (tests). */
 void wr_pipeline_set_id(winrsh_pipeline *p, const wr_guid *pid);
@@ -133,6 +174,12 @@ int wr_pipeline_dispatch(winrsh_pipeline *p, uint32_t type, const winrsh_psobjec
 void wr_pipeline_abandon(winrsh_pipeline *p);
 /* The transport says the pipeline's output has ended (binding.h). */
 void wr_pipeline_transport_ended(winrsh_pipeline *p);
+
+/* RUNSPACE_AVAILABILITY: the answer to a pool call (runspace_admin.c). */
+int wr_rs_availability(winrsh_runspace *rs, const winrsh_psobject *o);
+/* Send PUBLIC_KEY (unless sent already) and receive on the pool until the
+ * server's ENCRYPTED_SESSION_KEY is in, at most timeout_ms (runspace.c). */
+int wr_rs_exchange_key(winrsh_runspace *rs, long timeout_ms);
 
 /* Handle a host call; p NULL for RUNSPACEPOOL_HOST_CALL (host.c). */
 int wr_host_dispatch(winrsh_runspace *rs, winrsh_pipeline *p, const winrsh_psobject *call);

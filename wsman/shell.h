@@ -110,4 +110,73 @@ int wr_shell_signal(wr_shell *s, const char *command_id, const char *code_uri);
 /* Delete the remote shell (transfer/Delete, empty body). */
 int wr_shell_delete(wr_shell *s);
 
+/* ---- disconnected shells, shell queries (shell_connect.c) --------------- */
+
+/* Actions and resources of MS-WSMV 3.1.4.15-3.1.4.17 (Disconnect, Reconnect,
+ * Connect), WS-Transfer Get (3.1.4.7) and WS-Enumeration (3.1.4.8-3.1.4.10)
+ * as used on the shell resources. */
+#define WR_ACTION_DISCONNECT "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Disconnect"
+#define WR_ACTION_RECONNECT "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Reconnect"
+#define WR_ACTION_CONNECT "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Connect"
+#define WR_ACTION_GET "http://schemas.xmlsoap.org/ws/2004/09/transfer/Get"
+#define WR_ACTION_ENUMERATE "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate"
+#define WR_ACTION_PULL "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Pull"
+#define WR_NS_ENUMERATION "http://schemas.xmlsoap.org/ws/2004/09/enumeration"
+/* Every shell of the user, whatever its own resource URI (Get, Enumerate). */
+#define WR_URI_SHELL "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
+/* The commands of a shell (Enumerate with a ShellId SelectorFilter). */
+#define WR_URI_SHELL_COMMAND "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Command"
+
+/* What the server says of one shell (MS-WSMV 2.2.4.37 ShellType, as a Get or
+ * an Enumerate returns it). Heap strings, NULL when absent; the durations are
+ * kept as the server wrote them (xs:duration, e.g. "PT7200.000S"). */
+typedef struct wr_shell_info {
+    char *shell_id;
+    char *resource_uri; /* rsp:ResourceUri */
+    char *owner;
+    char *client_ip;
+    char *process_id;
+    char *state;       /* rsp:State: "Connected", "Disconnected"... */
+    char *buffer_mode; /* rsp:BufferMode: "Block" or "Drop" */
+    char *idle_timeout;
+    char *shell_run_time;
+    char *shell_inactivity;
+    char *memory_used;
+    char **command_ids; /* filled by wr_shell_enumerate_commands */
+    size_t ncommands;
+} wr_shell_info;
+
+/* Read an rsp:Shell element (pure; for tests). `info` is cleared first. */
+int wr_shell_parse_info(const xmlNode *shell, wr_shell_info *info);
+void wr_shell_info_clear(wr_shell_info *info);
+void wr_shell_infos_free(wr_shell_info *v, size_t n);
+
+/* The rsp:Disconnect body: idle_timeout_ms > 0 adds rsp:IdleTimeOut,
+ * buffer_mode ("Block"/"Drop", NULL: none) rsp:BufferMode. */
+int wr_shell_build_disconnect(wr_buf *out, long idle_timeout_ms, const char *buffer_mode);
+/* Disconnect the shell `shell_id` of resource `resource_uri`: it and its
+ * commands go on running on the server, their output buffered there. */
+int wr_shell_disconnect(wr_wsman *ws, const char *resource_uri, const char *shell_id,
+                        long idle_timeout_ms, const char *buffer_mode);
+/* Reconnect (empty body): the same client takes a disconnected shell back. */
+int wr_shell_reconnect(wr_wsman *ws, const char *resource_uri, const char *shell_id);
+/* Connect: attach to a disconnected shell with no state from before.
+ * `extra_body` (raw XML, the caller's to make well-formed) goes inside
+ * rsp:Connect; the reply (rsp:ConnectResponse in its body) is left in
+ * `reply`, to be freed with wr_reply_free in every case. */
+int wr_shell_connect(wr_wsman *ws, const char *resource_uri, const char *shell_id,
+                     const wr_option *options, size_t noptions, const char *extra_body,
+                     wr_reply *reply);
+/* WS-Transfer Get of one shell. 0 with *exists 1 and `info` filled (may be
+ * NULL) when the server knows it; 0 with *exists 0 when it answers
+ * w:InvalidSelectors / 2150858843 (the shell is gone); any other fault or
+ * failure is returned as an error. */
+int wr_shell_get(wr_wsman *ws, const char *shell_id, wr_shell_info *info, int *exists);
+/* Enumerate every shell the server holds for this user (optimised
+ * enumeration, then Pull until EndOfSequence). *out is a heap array of *n,
+ * freed with wr_shell_infos_free. */
+int wr_shell_enumerate(wr_wsman *ws, wr_shell_info **out, size_t *n);
+/* Enumerate the commands of one shell into info->command_ids. */
+int wr_shell_enumerate_commands(wr_wsman *ws, wr_shell_info *info);
+
 #endif

@@ -192,7 +192,9 @@ typedef enum {
     WINRSH_RUNSPACE_OPENED = 2,
     WINRSH_RUNSPACE_CLOSED = 3,
     WINRSH_RUNSPACE_CLOSING = 4,
-    WINRSH_RUNSPACE_BROKEN = 5
+    WINRSH_RUNSPACE_BROKEN = 5,
+    WINRSH_RUNSPACE_CONNECTING = 8,  /**< winrsh_runspace_connect() under way */
+    WINRSH_RUNSPACE_DISCONNECTED = 9 /**< winrsh_runspace_disconnect() */
 } winrsh_runspace_state;
 
 WINRSH_EXTERN(winrsh_runspace_state) winrsh_runspace_get_state(const winrsh_runspace *rs);
@@ -205,6 +207,14 @@ WINRSH_EXTERN(const char *) winrsh_runspace_id(const winrsh_runspace *rs);
  * PSVersionTable), or NULL if none came. Borrowed.
  */
 WINRSH_EXTERN(const winrsh_psobject *) winrsh_runspace_private_data(const winrsh_runspace *rs);
+
+/**
+ * The PSRP protocol version the server announced in its SESSION_CAPABILITY
+ * ("2.3" for PowerShell 5.1 and 7, "2.1" for Windows 7 / Server 2008 R2,
+ * "2.2" for PowerShell 3 and 4), or NULL before it came. Features newer than
+ * the server's version (e.g. RESET_RUNSPACE_STATE, 2.3) are refused. Borrowed.
+ */
+WINRSH_EXTERN(const char *) winrsh_runspace_protocol_version(const winrsh_runspace *rs);
 
 /**
  * The terminal changed size: pipelines invoked from now on describe a host
@@ -384,6 +394,234 @@ WINRSH_EXTERN(const winrsh_psobject *) winrsh_pipeline_failure(const winrsh_pipe
  * is told to release it (over WS-Man: Signal terminate). NULL-safe.
  */
 WINRSH_EXTERN(void) winrsh_pipeline_free(winrsh_pipeline *p);
+
+/* ---- pool management and command metadata -------------------------------- */
+
+/*
+ * Calls on the pool itself (MS-PSRP 3.1.4.5-3.1.4.8): each sends one
+ * message to the pool and waits, at most timeout_ms (0: 60 s), for the
+ * server's answer (RUNSPACE_AVAILABILITY with the same call id); a pool
+ * that breaks meanwhile fails the call with WINRSH_ECLOSED, no answer in
+ * time with WINRSH_ETIMEOUT. They work over WS-Man and out-of-process
+ * alike. While a call waits, messages for running pipelines (out of
+ * process) and host calls are dispatched as in winrsh_pipeline_receive().
+ * Out parameters are set to 0 on failure.
+ */
+
+/**
+ * SET_MAX_RUNSPACES: allow up to `max_runspaces` runspaces in the pool.
+ * *accepted (may be NULL) is 1 if the server took the new size, 0 if it
+ * refused it (e.g. below the minimum, or not positive): a refusal is an
+ * answer, not an error.
+ */
+WINRSH_EXTERN(int)
+winrsh_runspace_set_max_runspaces(winrsh_runspace *rs, int max_runspaces, long timeout_ms,
+                                  int *accepted);
+
+/** SET_MIN_RUNSPACES: keep at least `min_runspaces` open; as above. */
+WINRSH_EXTERN(int)
+winrsh_runspace_set_min_runspaces(winrsh_runspace *rs, int min_runspaces, long timeout_ms,
+                                  int *accepted);
+
+/**
+ * GET_AVAILABLE_RUNSPACES: how many more pipelines the pool could run at
+ * once now (its maximum less those busy).
+ */
+WINRSH_EXTERN(int)
+winrsh_runspace_available(winrsh_runspace *rs, long timeout_ms, long long *count);
+
+/**
+ * RESET_RUNSPACE_STATE (protocol 2.3): reset the runspace's session state
+ * (variables, functions...) as after opening it, without reopening it.
+ * *reset (may be NULL) is 1 if the server did it, 0 if it declined (e.g.
+ * while a pipeline runs, or for a pool of more than one runspace). A server
+ * that announced a protocol older than 2.3 is not asked: WINRSH_EPROTO.
+ */
+WINRSH_EXTERN(int) winrsh_runspace_reset_state(winrsh_runspace *rs, long timeout_ms, int *reset);
+
+/**
+ * Run the SecureString session key exchange now rather than on first use:
+ * send PUBLIC_KEY (once per pool) and wait at most timeout_ms (0: 30 s)
+ * for the server's ENCRYPTED_SESSION_KEY. 0 at once if the key is already
+ * there; WINRSH_ETIMEOUT if it does not come in time (a later call waits
+ * again, without sending the key twice).
+ */
+WINRSH_EXTERN(int) winrsh_runspace_exchange_key(winrsh_runspace *rs, long timeout_ms);
+
+/** CommandTypes (MS-PSRP 2.2.3.19), a bit mask. */
+typedef enum {
+    WINRSH_COMMAND_TYPE_ALIAS = 0x001,
+    WINRSH_COMMAND_TYPE_FUNCTION = 0x002,
+    WINRSH_COMMAND_TYPE_FILTER = 0x004,
+    WINRSH_COMMAND_TYPE_CMDLET = 0x008,
+    WINRSH_COMMAND_TYPE_EXTERNAL_SCRIPT = 0x010,
+    WINRSH_COMMAND_TYPE_APPLICATION = 0x020,
+    WINRSH_COMMAND_TYPE_SCRIPT = 0x040,
+    WINRSH_COMMAND_TYPE_WORKFLOW = 0x080,
+    WINRSH_COMMAND_TYPE_CONFIGURATION = 0x100,
+    WINRSH_COMMAND_TYPE_ALL = 0x1FF
+} winrsh_command_type;
+
+/**
+ * Make the new pipeline `p` a GET_COMMAND_METADATA call (MS-PSRP 2.2.2.14)
+ * instead of a pipeline of commands: winrsh_pipeline_invoke() sends it in
+ * place of CREATE_PIPELINE, and the commands whose names match one of the
+ * `names` patterns (wildcards as Get-Command -Name: "Get-Item*"), of the
+ * `command_types` (a winrsh_command_type mask; 0: all) and, if
+ * nnamespaces > 0, from one of the `namespaces` (module names) arrive as
+ * output objects: one CommandMetadata object (2.2.3.22) per command, with
+ * Name, Namespace, CommandType, OutputType, Parameters... Errors, state,
+ * stop and free work as for any pipeline. It needs opts.input 0 and no
+ * commands added; strings are copied.
+ *
+ * Why a pipeline and not a function returning a list: the reply is a
+ * pipeline's reply (output, errors, PIPELINE_STATE), possibly long (all
+ * commands of a server, with their parameters, run to megabytes), so it
+ * streams through the callbacks the caller already has, can be stopped,
+ * and needs no new list type to own and free.
+ */
+WINRSH_EXTERN(int)
+winrsh_pipeline_get_command_metadata(winrsh_pipeline *p, const char *const *names, size_t nnames,
+                                     unsigned int command_types, const char *const *namespaces,
+                                     size_t nnamespaces);
+
+/**
+ * The server's count of matching commands, which it sends before them
+ * (CommandMetadataCount, 2.2.3.21) and which is therefore not passed to
+ * the output callback: 1 and *count once it came, 0 otherwise (and for a
+ * pipeline that is no command metadata call).
+ */
+WINRSH_EXTERN(int)
+winrsh_pipeline_command_metadata_count(const winrsh_pipeline *p, long long *count);
+
+/* ---- disconnected pools and liveness ------------------------------------- */
+
+/*
+ * A pool on a WS-Man endpoint (http://, https://) can outlive the client's
+ * connection (MS-PSRP 3.1.4.9-3.1.4.11; Disconnect-PSSession,
+ * Connect-PSSession): winrsh_runspace_disconnect() leaves it and its
+ * running pipelines on the server, winrsh_runspace_reconnect() takes it
+ * back, and another process (or this one, later) finds it with
+ * winrsh_runspace_list() and attaches with winrsh_runspace_connect().
+ *
+ *     winrsh_runspace_disconnect(rs, NULL);
+ *     winrsh_runspace_free(rs);             // the pool stays on the server
+ *     ...
+ *     winrsh_runspace_infos *l;
+ *     winrsh_runspace_list(&l, session, NULL);
+ *     const winrsh_runspace_info *i = winrsh_runspace_infos_get(l, 0);
+ *     winrsh_runspace_connect(&rs, session, i->id, NULL);
+ *     winrsh_runspace_infos_free(l);
+ *
+ * Out-of-process transports (process://, ssh://, vmbus://, vsock://,
+ * unix://) end the pool with their connection: there, every function of this
+ * section fails with WINRSH_EINVAL (class WINRSH_ERRCLASS_INVALID) and a
+ * message saying the transport cannot.
+ */
+
+/** How the server treats a disconnected pool's output (MS-WSMV 2.2.5.10). */
+typedef enum {
+    WINRSH_BUFFER_DEFAULT = 0, /**< the server's setting (Block on Windows) */
+    WINRSH_BUFFER_BLOCK = 1,   /**< pipelines wait while their output is full */
+    WINRSH_BUFFER_DROP = 2     /**< old output is dropped to make room */
+} winrsh_buffer_mode;
+
+#define WINRSH_DISCONNECT_OPTIONS_VERSION 1
+
+/** Options for winrsh_runspace_disconnect(); fields are only ever appended. */
+typedef struct winrsh_disconnect_options {
+    unsigned int version;
+    /** How long the server keeps the pool while nobody is connected; 0 keeps
+     *  the timeout the pool was created with (Windows: 2 hours). */
+    long idle_timeout_ms;
+    winrsh_buffer_mode buffer_mode;
+} winrsh_disconnect_options;
+
+#define WINRSH_DISCONNECT_OPTIONS_INIT                                                             \
+    {                                                                                              \
+        .version = WINRSH_DISCONNECT_OPTIONS_VERSION                                               \
+    }
+
+WINRSH_EXTERN(int)
+winrsh_disconnect_options_init(winrsh_disconnect_options *opts, unsigned int version);
+
+/**
+ * Disconnect an Opened pool (opts NULL: defaults). It becomes
+ * WINRSH_RUNSPACE_DISCONNECTED; on the server it and its pipelines go on
+ * running, their output buffered. While disconnected no pipeline can be
+ * created, invoked or received from; winrsh_runspace_free() then frees only
+ * the handle and leaves the pool on the server, winrsh_runspace_close()
+ * deletes it there.
+ */
+WINRSH_EXTERN(int)
+winrsh_runspace_disconnect(winrsh_runspace *rs, const winrsh_disconnect_options *opts);
+
+/**
+ * Take a pool this handle disconnected back (MS-PSRP 3.1.4.10.2): it is
+ * Opened again and its pipelines can be received from. A server that
+ * refuses (e.g. the pool timed out) leaves it WINRSH_RUNSPACE_BROKEN with
+ * the fault in winrsh_error_last().
+ */
+WINRSH_EXTERN(int) winrsh_runspace_reconnect(winrsh_runspace *rs);
+
+/** One pool the server holds, as winrsh_runspace_list() found it. */
+typedef struct winrsh_runspace_info {
+    const char *id;           /**< the RPID / ShellId, for winrsh_runspace_connect() */
+    const char *config_name;  /**< e.g. "Microsoft.PowerShell" */
+    const char *resource_uri; /**< ".../powershell/<config_name>" */
+    const char *owner;        /**< the user, e.g. "HOST\user" (NULL: not given) */
+    const char *client_ip;    /**< where it was created from (NULL: not given) */
+    /** The server's word for its state, e.g. "Connected", "Disconnected". */
+    const char *state;
+    int disconnected; /**< state is "Disconnected": winrsh_runspace_connect() can attach */
+    /** The idle timeout in ms, -1 if not given. */
+    long idle_timeout_ms;
+    /** The ids of its pipelines (commands) still known to the server. */
+    const char *const *pipeline_ids;
+    size_t pipeline_count;
+} winrsh_runspace_info;
+
+/** The result of winrsh_runspace_list(). */
+typedef struct winrsh_runspace_infos winrsh_runspace_infos;
+
+/**
+ * List the runspace pools the server holds for this user (WS-Enumeration of
+ * the shells, then of each pool's commands), connected or not, created by
+ * this process or any other. config_name (NULL: all) keeps only the pools
+ * of that configuration; shells that are not PowerShell pools (cmd) are
+ * never listed.
+ */
+WINRSH_EXTERN(int)
+winrsh_runspace_list(winrsh_runspace_infos **out, winrsh_session *session, const char *config_name);
+WINRSH_EXTERN(size_t) winrsh_runspace_infos_count(const winrsh_runspace_infos *l);
+/** The i-th pool, or NULL past the end. Borrowed from `l`. */
+WINRSH_EXTERN(const winrsh_runspace_info *)
+winrsh_runspace_infos_get(const winrsh_runspace_infos *l, size_t i);
+/** NULL-safe. */
+WINRSH_EXTERN(void) winrsh_runspace_infos_free(winrsh_runspace_infos *l);
+
+/**
+ * Attach to the disconnected pool `id` (from winrsh_runspace_list(), or
+ * known from when this or another process created it) and wait until it is
+ * Opened (MS-PSRP 3.1.4.10.3). Of `opts` (NULL: defaults) these count:
+ * config_name (it must be the pool's), open_timeout_ms, the host callbacks
+ * (the server keeps the host the pool was created with), and
+ * min_runspaces / max_runspaces (0: leave the pool's). The server refuses
+ * a pool that another client holds connected (WINRSH_EFAULT).
+ */
+WINRSH_EXTERN(int)
+winrsh_runspace_connect(winrsh_runspace **out, winrsh_session *session, const char *id,
+                        const winrsh_runspace_options *opts);
+
+/**
+ * Ask the server whether the pool still exists (a WS-Transfer Get of its
+ * shell): *alive is 1 if it does, connected or disconnected, and 0 if the
+ * server no longer knows it (closed, timed out, killed) or it was closed
+ * here. A pool found gone becomes WINRSH_RUNSPACE_BROKEN, its pipelines
+ * end, and closing or freeing it sends nothing more. Any other answer, or
+ * no answer, is an error, leaves *alive 0 and the state as it was.
+ */
+WINRSH_EXTERN(int) winrsh_runspace_is_alive(winrsh_runspace *rs, int *alive);
 
 WINRSH_END_DECL
 

@@ -54,6 +54,9 @@ typedef struct rec {
     char shell_id[64];
     char command_ids[8][64];
     size_t ncommands;
+    /* rec_find_shells(): every shell the recording creates, in order. */
+    char shells[8][64];
+    size_t nshells;
 } rec;
 
 static char *unquote(const char *v, size_t len)
@@ -180,6 +183,12 @@ typedef struct fake {
     wr_buf requests[256];
     req_kind kinds[256];
     size_t nrequests;
+    /* fake_post_shells(): our shells in the order we created them, which
+     * shell each request named (-1: none), and a transport that went down. */
+    char our_shells[8][64];
+    size_t nourshells;
+    int shell_of[256];
+    int down;
 } fake;
 
 static void action_of(const char *xml, char *out, size_t size)
@@ -471,5 +480,165 @@ static void replay_close(replay *t)
     seen_free(&t->s);
 }
 
+/* ---- several shells, enumerations, transport failures --------------------- */
+
+/*
+ * For recordings with more than one shell (test_psrp_disconnect_runspaces:
+ * two pools, Enumerate replies listing both) and with a transport failure
+ * (a recorded `response: null`, as in test_psrp_is_alive_http_error).
+ * fake_post_shells() is fake_post() with the request kind widened to
+ * (action, shell, command): the k-th shell we Create is the recording's
+ * k-th, and every recorded shell id in a reply is mapped onto ours. A
+ * recorded null response makes the transport fail, then and for every
+ * request after it (the server is unreachable).
+ */
+
+static void rec_find_shells(rec *r)
+{
+    r->nshells = 0;
+    for (size_t i = 0; i < r->n && r->nshells < 8; i++)
+        if (strstr(r->pairs[i].request, "transfer/Create<"))
+            attr_value(r->pairs[i].request, "<rsp:Shell ShellId=\"", r->shells[r->nshells++], 64);
+}
+
+#define FAKE_HTTP_FAILURE "HTTP failure (the recording has no response)"
+
+static int fake_post_shells(void *ctx, const char *body, size_t len, long timeout_ms, wr_buf *resp,
+                            long *status)
+{
+    (void)timeout_ms;
+    fake *f = ctx;
+    assert_true(f->nrequests < 256);
+    wr_buf *req = &f->requests[f->nrequests];
+    memset(req, 0, sizeof *req);
+    wr_buf_append(req, body, len);
+    const char *q = wr_buf_cstr(req);
+    req_kind k;
+    action_of(q, k.action, sizeof k.action);
+    if (strcmp(k.action, "Create") == 0 && f->nourshells < 8)
+        attr_value(q, "<rsp:Shell ShellId=\"", f->our_shells[f->nourshells++], 64);
+    if (strcmp(k.action, "Command") == 0 && f->nours < 8)
+        attr_value(q, "<rsp:CommandLine CommandId=\"", f->our_commands[f->nours++], 64);
+    k.command = command_index(f->our_commands, f->nours, q);
+    int shell = command_index(f->our_shells, f->nourshells, q);
+    f->shell_of[f->nrequests] = shell;
+    f->kinds[f->nrequests++] = k;
+    if (f->down)
+        return wr_error_set(WINRSH_ECONNECT, WINRSH_ERRCLASS_HTTP, FAKE_HTTP_FAILURE);
+
+    const char *recorded = NULL;
+    int fault = 0;
+    for (size_t i = 0; i < f->r->n && !recorded; i++) {
+        if (f->used[i])
+            continue;
+        const char *rq = f->r->pairs[i].request;
+        req_kind rk;
+        action_of(rq, rk.action, sizeof rk.action);
+        rk.command = command_index(f->r->command_ids, f->r->ncommands, rq);
+        if (strcmp(rk.action, k.action) != 0 || rk.command != k.command ||
+            command_index(f->r->shells, f->r->nshells, rq) != shell)
+            continue;
+        f->used[i] = 1;
+        recorded = f->r->pairs[i].response;
+        fault = f->r->pairs[i].fault;
+    }
+    if (!recorded) {
+        if (strcmp(k.action, "Signal") == 0)
+            recorded = SIGNAL_OK;
+        else if (strcmp(k.action, "Send") == 0)
+            recorded = SEND_OK;
+        else
+            fail_msg("no recorded reply for a %s (shell %d, command %d)", k.action, shell,
+                     k.command);
+    }
+    if (strcmp(recorded, "null") == 0) {
+        f->down = 1;
+        return wr_error_set(WINRSH_ECONNECT, WINRSH_ERRCLASS_HTTP, FAKE_HTTP_FAILURE);
+    }
+    *status = fault ? 500 : 200;
+
+    wr_buf a = WR_BUF_INIT, b = WR_BUF_INIT;
+    wr_buf_puts(&a, recorded);
+    for (size_t i = 0; i < f->r->nshells && i < f->nourshells; i++) {
+        wr_buf_clear(&b);
+        replace_all(&b, wr_buf_cstr(&a), f->r->shells[i], f->our_shells[i]);
+        wr_buf_clear(&a);
+        wr_buf_puts(&a, wr_buf_cstr(&b));
+    }
+    for (size_t i = 0; i < f->r->ncommands && i < f->nours; i++) {
+        wr_buf_clear(&b);
+        replace_all(&b, wr_buf_cstr(&a), f->r->command_ids[i], f->our_commands[i]);
+        wr_buf_clear(&a);
+        wr_buf_puts(&a, wr_buf_cstr(&b));
+    }
+    const char *r = wr_buf_cstr(&a);
+    const char *id = strstr(q, "<a:MessageID>");
+    const char *rel = strstr(r, "RelatesTo>");
+    int rc;
+    if (!id || !rel) {
+        rc = wr_buf_puts(resp, r);
+    } else {
+        id += strlen("<a:MessageID>");
+        size_t idlen = strcspn(id, "<");
+        rel += strlen("RelatesTo>");
+        size_t old = strcspn(rel, "<");
+        wr_buf_append(resp, r, (size_t)(rel - r));
+        wr_buf_append(resp, id, idlen);
+        rc = wr_buf_puts(resp, rel + old);
+    }
+    wr_buf_free(&a);
+    wr_buf_free(&b);
+    return rc;
+}
+
+/* The nth request of `action` that named our shell `shell` (-1: none). */
+static const char *find_shell_request(const fake *f, const char *action, int shell, size_t nth)
+{
+    for (size_t i = 0; i < f->nrequests; i++)
+        if (strcmp(f->kinds[i].action, action) == 0 && f->shell_of[i] == shell && nth-- == 0)
+            return wr_buf_cstr(&f->requests[i]);
+    return NULL;
+}
+
+/* A replay session on fake_post_shells, with no pool opened yet. */
+static void replay_session(replay *t, const char *name)
+{
+    memset(t, 0, sizeof *t);
+    rec_load_file(&t->r, name);
+    rec_find_shells(&t->r);
+    t->f.r = &t->r;
+    winrsh_session_options so;
+    assert_int_equal(winrsh_session_options_init(&so, WINRSH_SESSION_OPTIONS_VERSION), 0);
+    so.user = "vagrant";
+    so.password = "vagrant";
+    assert_int_equal(
+        wr_session_open_with(&t->session, "http://127.0.0.1:5985", &so, fake_post_shells, &t->f),
+        0);
+}
+
+/* Open a pool in a replay_session() (the harness's host options). */
+static winrsh_runspace *replay_pool(replay *t)
+{
+    winrsh_runspace_options ro;
+    assert_int_equal(winrsh_runspace_options_init(&ro, WINRSH_RUNSPACE_OPTIONS_VERSION), 0);
+    ro.width = 100;
+    ro.host_write = on_host_write;
+    ro.host_payload = &t->s;
+    winrsh_runspace *rs = NULL;
+    int rc = winrsh_runspace_open(&rs, t->session, &ro);
+    if (rc)
+        fail_msg("open: %s", winrsh_error_last()->message);
+    assert_int_equal(winrsh_runspace_get_state(rs), WINRSH_RUNSPACE_OPENED);
+    return rs;
+}
+
+/* Free what replay_session() made (pools are the test's to free). */
+static void replay_session_close(replay *t)
+{
+    winrsh_session_free(t->session);
+    fake_free(&t->f);
+    rec_release(&t->r);
+    seen_free(&t->s);
+}
 
 #endif

@@ -403,8 +403,17 @@ static void sb_free(wr_psrp_binding *b)
 }
 
 static const wr_psrp_binding_ops SB_OPS = {
-    "script", sb_max_blob,       sb_open_pool,  sb_create, sb_send, sb_receive,
-    sb_stop,  sb_close_pipeline, sb_close_pool, NULL,      sb_free};
+    .name = "script",
+    .max_blob = sb_max_blob,
+    .open_pool = sb_open_pool,
+    .create_pipeline = sb_create,
+    .send = sb_send,
+    .receive = sb_receive,
+    .stop = sb_stop,
+    .close_pipeline = sb_close_pipeline,
+    .close_pool = sb_close_pool,
+    .free = sb_free,
+};
 
 static uint64_t server_oid = 1;
 
