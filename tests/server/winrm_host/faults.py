@@ -13,6 +13,10 @@ ADDRESSING_FAULT = "http://schemas.xmlsoap.org/ws/2004/08/addressing/fault"
 FAULT_DETAIL = "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/"
 SHELL_PLUGIN = ('provider="Shell cmd plugin" '
                 'path="%systemroot%\\system32\\winrscmd.dll"')
+# The WinRM service's own shell provider (Get / Enumerate of
+# .../windows/shell): recorded in test_psrp_is_alive_invalid_selectors.yml.
+SHELL_PROVIDER = ('provider="Shell provider" '
+                  'path="%systemroot%\\system32\\WsmSvc.dll"')
 
 INVALID_SELECTORS_REASON = (
     "The WS-Management service cannot process the request because the "
@@ -26,7 +30,8 @@ class WSManFault(Exception):
     """Raised anywhere below the dispatcher; rendered by render()."""
 
     def __init__(self, code, subcode, reason, wsman_code, message,
-                 detail=None, action=WSMAN_FAULT, provider=False):
+                 detail=None, action=WSMAN_FAULT, provider=False,
+                 provider_attrs=None, nested=False):
         super().__init__(message)
         self.code = code              # "s:Sender" | "s:Receiver"
         self.subcode = subcode        # e.g. "w:TimedOut"
@@ -36,6 +41,8 @@ class WSManFault(Exception):
         self.detail = detail          # w:FaultDetail suffix or None
         self.action = action
         self.provider = provider      # wrap message in f:ProviderFault
+        self.provider_attrs = provider_attrs or SHELL_PLUGIN
+        self.nested = nested          # ... around another f:WSManFault
 
 
 def render(fault, machine, relates_to):
@@ -45,8 +52,13 @@ def render(fault, machine, relates_to):
         detail = "<w:FaultDetail>%s%s</w:FaultDetail>" % (FAULT_DETAIL,
                                                           fault.detail)
     msg = soap.text(fault.message)
+    if fault.nested:
+        msg = ('<f:WSManFault xmlns:f="%s" Code="%d" Machine=%s><f:Message>'
+               "%s</f:Message></f:WSManFault>"
+               % (soap.NS["f"], fault.wsman_code, soap.attr(machine), msg))
     if fault.provider:
-        msg = "<f:ProviderFault %s>%s</f:ProviderFault>" % (SHELL_PLUGIN, msg)
+        msg = "<f:ProviderFault %s>%s</f:ProviderFault>" % (
+            fault.provider_attrs, msg)
     body = (
         "<s:Fault><s:Code><s:Value>%s</s:Value><s:Subcode><s:Value>%s"
         "</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang=\"en-US\">"
@@ -184,3 +196,48 @@ def quota(message):
     """WinRS quota exceeded (MS-WSMV 3.1.4.5.2.1 texts)."""
     return WSManFault("s:Receiver", "w:QuotaLimit", message, 2150859174,
                       message)
+
+
+# -- shells beyond running commands (Get, Enumerate, Disconnect, Connect) ----
+
+def shell_get_not_found():
+    """WS-Transfer Get of .../windows/shell with a ShellId nobody holds
+    (recorded: test_psrp_is_alive_invalid_selectors.yml): the service's
+    shell provider, the message nested in a second f:WSManFault."""
+    return WSManFault("s:Sender", "w:InvalidSelectors",
+                      INVALID_SELECTORS_REASON, 2150858843,
+                      INVALID_SELECTORS_REASON, detail="UnexpectedSelectors",
+                      provider=True, provider_attrs=SHELL_PROVIDER,
+                      nested=True)
+
+
+def invalid_enumeration_context():
+    """Pull/Release with a context the host does not hold (DSP0226 8.6;
+    ERROR_WSMAN_ENUMERATE_INVALID_ENUMERATION_CONTEXT = 0x8033801B; text
+    unverified)."""
+    text = ("The WS-Management service cannot process the request because "
+            "the enumeration context supplied in the message is not valid. ")
+    return WSManFault("s:Sender", "n:InvalidEnumerationContext", text,
+                      2150858779, text)
+
+
+def shell_disconnected(shell_id):
+    """An operation other than Reconnect/Connect/Delete/Get on a
+    disconnected shell.  ERROR_WINRS_SHELL_DISCONNECTED = 0x803381C4;
+    subcode and text unverified."""
+    text = ("The request for the Windows Remote Shell with ShellId %s failed "
+            "because the shell is disconnected. Reconnect to the shell and "
+            "try again. " % shell_id)
+    return WSManFault("s:Receiver", "w:InternalError", text, 2150859204,
+                      text)
+
+
+def shell_connected_elsewhere(shell_id):
+    """Connect to a shell that a client holds connected.
+    ERROR_WINRS_SHELL_CONNECTED_TO_DIFFERENT_CLIENT = 0x803381CD; subcode
+    and text unverified."""
+    text = ("The WS-Management service cannot process the request because "
+            "the shell %s is currently connected to a different client. "
+            % shell_id)
+    return WSManFault("s:Sender", "w:InvalidParameter", text, 2150859213,
+                      text)

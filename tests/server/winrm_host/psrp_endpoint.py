@@ -22,6 +22,10 @@ shared/fixtures/pypsrp/responses/test_psrp_*.yml, test_client_execute_ps*):
   | Signal, any other code (terminate)       | Close(P)/CloseAck; forget P   |
   | Delete                                   | Close(P) of open pipelines,   |
   |                                          | Close(0)/CloseAck, end pwsh   |
+  | Disconnect / Reconnect                   | nothing: pwsh runs on, its    |
+  |                                          | output waits in the host      |
+  | Connect (connectXml)                     | nothing: the host answers     |
+  |                                          | (psrp_connect.py says why)    |
 
 P is the pipeline id inside the CREATE_PIPELINE message (read with the
 .NET GUID layout), not the WS-Man CommandId: pwsh sends its output under
@@ -50,7 +54,7 @@ import threading
 import time
 import uuid
 
-from . import faults, soap, xsduration
+from . import faults, psrp_connect, soap, xsduration
 from .outofproc import AckTimeout, OutOfProcClient, PwshGone, ZERO_GUID
 from .soap import NS, q
 
@@ -61,6 +65,9 @@ TRANSFER = "http://schemas.xmlsoap.org/ws/2004/09/transfer/"
 A_CREATE, A_DELETE = TRANSFER + "Create", TRANSFER + "Delete"
 A_COMMAND, A_SEND = SHELL_NS + "/Command", SHELL_NS + "/Send"
 A_RECEIVE, A_SIGNAL = SHELL_NS + "/Receive", SHELL_NS + "/Signal"
+A_DISCONNECT, A_RECONNECT = SHELL_NS + "/Disconnect", SHELL_NS + "/Reconnect"
+A_CONNECT = SHELL_NS + "/Connect"
+CONNECTED, DISCONNECTED = "Connected", "Disconnected"
 DONE = SHELL_NS + "/CommandState/Done"
 # PowerShell's WSManPlugin.cs compares the code with this exact string
 # (misspelt); every other code closes the command.
@@ -227,11 +234,29 @@ class Outbox:
         self.states = {}           # object id -> PIPELINE_STATE so far
         self.final_seen = False    # terminal PIPELINE_STATE queued
         self.done = False          # ... and delivered
+        # Messages the host makes itself (Connect) take ObjectIds after
+        # pwsh's; pwsh's later ones are shifted past them, so ids on the
+        # stream keep counting up.
+        self.max_oid = 0           # highest ObjectId pwsh used here
+        self.oid_shift = 0
+
+    def reserve_oids(self, n):
+        first = self.max_oid + self.oid_shift + 1
+        self.oid_shift += n
+        return list(range(first, first + n))
+
+    def inject(self, oid, blob):
+        """Queue one whole message the host made (one fragment)."""
+        piece = _Piece(oid, START | END, blob)
+        self.items.append(piece)
+        self.bytes += len(blob)
+        return len(blob)
 
     def push(self, fragments):
         added = 0
         for oid, _fid, flags, blob in fragments:
-            piece = _Piece(oid, flags, blob)
+            self.max_oid = max(self.max_oid, oid)
+            piece = _Piece(oid + self.oid_shift, flags, blob)
             if self.watch_state:
                 self._watch(piece)
             self.items.append(piece)
@@ -331,6 +356,14 @@ class Shell:
         self.buffered = 0
         self.closed = False
         self.client = None
+        # Disconnect / Reconnect / Connect (MS-PSRP 3.1.4.9-11)
+        self.state = CONNECTED
+        self.buffer_mode = "Block"
+        self.session_id = None     # p:SessionId of the client holding it
+        self.rpid = None           # the pool's RPID bytes, as the client
+        self.min_rs = self.max_rs = None   # wrote them; pool size
+        self.capability = None     # pwsh's SESSION_CAPABILITY CLIXML
+        self.minmax_pending = {}   # call id -> ("min"|"max", value)
 
     def touch(self):
         self.last_used = time.monotonic()
@@ -356,6 +389,7 @@ class Shell:
                 return
             if guid == ZERO_GUID:
                 box = self.pool
+                self._watch_pool(fragments)
             else:
                 cmd = self.by_guid.get(guid)
                 if cmd is None:         # closed (terminate) or never ours
@@ -367,6 +401,48 @@ class Shell:
     def _on_exit(self):
         with self.cond:
             self.cond.notify_all()
+
+    def _watch_pool(self, fragments):
+        """Keep what Connect needs from pwsh's pool messages (whole
+        one-fragment messages only; these are): its SESSION_CAPABILITY and
+        its answers to SET_MIN/MAX_RUNSPACES.  Called with cond held."""
+        for _oid, _fid, flags, blob in fragments:
+            if flags & (START | END) != START | END or len(blob) < 40:
+                continue
+            try:
+                msg = psrp_connect.Message(blob)
+            except ValueError:
+                continue
+            if msg.type == psrp_connect.SESSION_CAPABILITY and \
+                    self.capability is None:
+                self.capability = msg.data
+                continue
+            answer = psrp_connect.minmax_answer(msg)
+            if answer is not None:
+                ci, ok = answer
+                pending = self.minmax_pending.pop(ci, None)
+                if pending is not None and ok:
+                    if pending[0] == "max":
+                        self.max_rs = pending[1]
+                    else:
+                        self.min_rs = pending[1]
+
+    def watch_client_pool(self, data):
+        """A pool Send from the client: remember SET_MIN/MAX_RUNSPACES until
+        pwsh answers them."""
+        try:
+            messages = psrp_connect.reassemble(split_fragments(data))
+        except ValueError:
+            return
+        with self.cond:
+            for msg in messages:
+                req = psrp_connect.minmax_request(msg)
+                if req is not None and len(self.minmax_pending) < 64:
+                    self.minmax_pending[req[0]] = req[1:]
+
+    def check_connected(self):
+        if self.state != CONNECTED:
+            raise faults.shell_disconnected(self.id)
 
     # -- operations --------------------------------------------------------
     def command(self, command_id):
@@ -439,6 +515,8 @@ class Shell:
             while True:
                 if self.closed:
                     raise faults.shell_not_found(self.id)
+                if self.state != CONNECTED:
+                    raise faults.shell_disconnected(self.id)
                 if cmd is not None and cmd.closed:
                     raise faults.command_not_found()
                 if box.items:
@@ -530,12 +608,25 @@ class Registry:
         return shell
 
     def get(self, shell_id, owner):
-        with self.lock:
-            shell = self.shells.get((shell_id or "").upper())
-        if shell is None or shell.owner != owner:
+        shell = self.lookup(shell_id, owner)
+        if shell is None:
             raise faults.shell_not_found(shell_id or "")
         shell.touch()
         return shell
+
+    def lookup(self, shell_id, owner):
+        """The shell, or None; not counted as use (Get, Enumerate)."""
+        with self.lock:
+            shell = self.shells.get((shell_id or "").upper())
+        if shell is None or shell.owner != owner:
+            return None
+        return shell
+
+    def owned_by(self, owner):
+        """This user's shells, oldest first (Enumerate)."""
+        with self.lock:
+            shells = [s for s in self.shells.values() if s.owner == owner]
+        return sorted(shells, key=lambda s: s.created)
 
     def delete(self, shell_id, owner):
         shell = self.get(shell_id, owner)
@@ -639,6 +730,14 @@ def create(req, ctx, timeout, max_env):
         if idle is None:
             raise faults.invalid_parameter()
     noprofile = req.options.get("WINRS_NOPROFILE", "").upper() == "TRUE"
+    rpid = min_rs = max_rs = None
+    try:
+        for msg in psrp_connect.reassemble(split_fragments(creation)):
+            if msg.type == psrp_connect.INIT_RUNSPACEPOOL:
+                rpid = msg.rpid
+                min_rs, max_rs = psrp_connect.pool_size(msg.data)
+    except ValueError:
+        pass                    # pwsh will say; the shell never opens
     shell = Shell(
         (shell_el.get("ShellId") or "").upper(), req.resource_uri, ctx.user,
         ctx.client_ip, idle or DEFAULT_IDLE_TIMEOUT,
@@ -646,6 +745,8 @@ def create(req, ctx, timeout, max_env):
         _child_text(shell_el, "InputStreams") or "stdin pr",
         _child_text(shell_el, "OutputStreams") or "stdout",
         _lang(req, "w", "Locale"), _lang(req, "p", "DataLocale"))
+    shell.rpid, shell.min_rs, shell.max_rs = rpid, min_rs, max_rs
+    shell.session_id = req.session_id
     shell = registry().create(shell, pwsh, creation)
     scheme = "https" if getattr(ctx.config, "tls", False) else "http"
     address = "%s://%s/wsman" % (scheme, ctx.host or "localhost")
@@ -660,9 +761,10 @@ def create(req, ctx, timeout, max_env):
                          req.message_id, body)
 
 
-def shell_xml(shell):
+def shell_xml(shell, full=False):
     """rsp:Shell as Windows returns it for a PowerShell shell (recorded
-    element order)."""
+    element order).  full: as Get and Enumerate return it, with
+    MemoryUsed and ChildProcesses after ShellInactivity (recorded)."""
     t = soap.text
     now = time.monotonic()
     parts = [
@@ -676,10 +778,14 @@ def shell_xml(shell):
         ("DataLocale", shell.data_locale),
         ("CompressionMode", "NoCompression"),
         ("ProfileLoaded", shell.profile), ("Encoding", "UTF8"),
-        ("BufferMode", "Block"), ("State", "Connected"),
+        ("BufferMode", shell.buffer_mode), ("State", shell.state),
         ("ShellRunTime", xsduration.format_dhms(now - shell.created)),
         ("ShellInactivity", xsduration.format_dhms(now - shell.last_used)),
     ]
+    if full:
+        memory, children = _group_usage(shell.client)
+        parts += [("MemoryUsed", "%dMB" % memory),
+                  ("ChildProcesses", str(children))]
     return '<rsp:Shell xmlns:rsp="%s">%s</rsp:Shell>' % (SHELL_NS, "".join(
         "<rsp:%s>%s</rsp:%s>" % (n, t(v), n) for n, v in parts))
 
@@ -692,6 +798,7 @@ def delete(req, ctx, timeout, max_env):
 
 def command(req, ctx, timeout, max_env):
     shell = registry().get(req.selectors.get("ShellId"), ctx.user)
+    shell.check_connected()
     line = req.body_child()
     if line is None or line.tag != q("rsp", "CommandLine"):
         raise faults.invalid_parameter()
@@ -720,6 +827,7 @@ def command(req, ctx, timeout, max_env):
 
 def send(req, ctx, timeout, max_env):
     shell = registry().get(req.selectors.get("ShellId"), ctx.user)
+    shell.check_connected()
     send_el = req.body_child()
     if send_el is None or send_el.tag != q("rsp", "Send"):
         raise faults.invalid_parameter()
@@ -730,6 +838,8 @@ def send(req, ctx, timeout, max_env):
         cid = stream.get("CommandId")
         cmd = shell.command(cid) if cid else None
         data = _decode(stream.text)
+        if data and cmd is None:
+            shell.watch_client_pool(data)
         if data:
             shell.send(cmd, "PromptResponse" if name == "pr" else "Default",
                        data)
@@ -740,6 +850,7 @@ def send(req, ctx, timeout, max_env):
 
 def signal_(req, ctx, timeout, max_env):
     shell = registry().get(req.selectors.get("ShellId"), ctx.user)
+    shell.check_connected()
     sig_el = req.body_child()
     if sig_el is None or sig_el.tag != q("rsp", "Signal"):
         raise faults.invalid_parameter()
@@ -776,6 +887,7 @@ def _receive_body(cid, fragments, done):
 
 def receive(req, ctx, timeout, max_env):
     shell = registry().get(req.selectors.get("ShellId"), ctx.user)
+    shell.check_connected()
     recv_el = req.body_child()
     if recv_el is None or recv_el.tag != q("rsp", "Receive"):
         raise faults.invalid_parameter()
@@ -801,7 +913,141 @@ def receive(req, ctx, timeout, max_env):
                                        done and cmd is not None))
 
 
+# -- Disconnect / Reconnect / Connect (MS-PSRP 3.1.5.3.16-18) ----------------
+
+def _group_usage(client):
+    """(MB resident, child processes) of a pwsh's process group, from
+    /proc: the launcher and the `dotnet pwsh.dll` it starts are pwsh
+    itself, anything else in the group is a child process."""
+    if client is None or client.gone:
+        return 0, 0
+    rss_kb, members = 0, []
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return 0, 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid, "rb") as f:
+                stat = f.read()
+            fields = stat[stat.rindex(b")") + 2:].split()
+            ppid, pgrp = int(fields[1]), int(fields[2])
+            if pgrp != client.pgid:
+                continue
+            with open("/proc/%d/statm" % pid, "rb") as f:
+                rss_kb += int(f.read().split()[1]) * (
+                    os.sysconf("SC_PAGE_SIZE") // 1024)
+            members.append((pid, ppid))
+        except (OSError, ValueError, IndexError):
+            continue
+    core = {client.pid} | {pid for pid, ppid in members
+                           if ppid == client.pid}
+    children = sum(1 for pid, _ in members if pid not in core)
+    return rss_kb // 1024, children
+
+
+def disconnect(req, ctx, timeout, max_env):
+    """Disconnect (recorded: an empty DisconnectResponse body).  The shell,
+    its pwsh and its pipelines go on; their output stays queued (Block: pwsh
+    blocks once 8 MiB wait).  rsp:IdleTimeOut becomes the shell's idle
+    timeout; rsp:BufferMode is kept and reported (Drop is not acted on)."""
+    shell = registry().get(req.selectors.get("ShellId"), ctx.user)
+    body = req.body_child()
+    if body is None or body.tag != q("rsp", "Disconnect"):
+        raise faults.invalid_parameter()
+    idle, mode = _child_text(body, "IdleTimeOut"), _child_text(body, "BufferMode")
+    if idle:
+        idle = xsduration.parse(idle)
+        if idle is None or idle <= 0:
+            raise faults.invalid_parameter()
+    if mode and mode not in ("Block", "Drop"):
+        raise faults.invalid_parameter()
+    shell.check_connected()
+    with shell.cond:
+        shell.state = DISCONNECTED
+        if idle:
+            shell.idle_timeout = idle
+        if mode:
+            shell.buffer_mode = mode
+        shell.cond.notify_all()     # a Receive still waiting ends
+    _log("shell %s disconnected" % shell.id)
+    return soap.envelope(soap.PREFIXES_DELETE, A_DISCONNECT + "Response",
+                         req.message_id, "")
+
+
+def reconnect(req, ctx, timeout, max_env):
+    """Reconnect (recorded: empty body both ways): Connected again; what
+    pwsh sent meanwhile comes with the next Receives.  Reconnecting a
+    connected shell is accepted (unverified)."""
+    shell = registry().get(req.selectors.get("ShellId"), ctx.user)
+    with shell.cond:
+        shell.state = CONNECTED
+        if req.session_id:
+            shell.session_id = req.session_id
+    _log("shell %s reconnected" % shell.id)
+    return soap.envelope(soap.PREFIXES_DELETE, A_RECONNECT + "Response",
+                         req.message_id, "")
+
+
+def connect(req, ctx, timeout, max_env):
+    """Connect to a disconnected pool from any client (psrp_connect.py says
+    why the host answers this itself rather than pwsh)."""
+    shell = registry().get(req.selectors.get("ShellId"), ctx.user)
+    body = req.body_child()
+    if body is None or body.tag != q("rsp", "Connect"):
+        raise faults.invalid_parameter()
+    xml_el = body.find("{%s}connectXml" % PS_NS)
+    if xml_el is None:
+        raise faults.invalid_parameter()
+    try:
+        messages = psrp_connect.reassemble(split_fragments(
+            _decode(xml_el.text)))
+    except ValueError:
+        raise faults.invalid_parameter()
+    with shell.cond:
+        if shell.state != DISCONNECTED:
+            raise faults.shell_connected_elsewhere(shell.id)
+        if shell.client is None or shell.client.gone:
+            raise _gone_fault(shell)
+        if shell.capability is None or shell.rpid is None or \
+                shell.min_rs is None:
+            _log("shell %s: Connect refused: the pool never opened"
+                 % shell.id)
+            raise faults.invalid_parameter()
+        try:
+            psrp_connect.check_connect(messages, shell.rpid, shell.min_rs,
+                                       shell.max_rs)
+        except psrp_connect.ConnectRefused as exc:
+            _log("shell %s: Connect refused: %s" % (shell.id, exc))
+            raise faults.invalid_parameter()
+        reply = psrp_connect.connect_response(
+            shell.rpid, shell.capability, shell.min_rs, shell.max_rs)
+        oids = shell.pool.reserve_oids(len(reply) + 1)
+        reply_bytes = b"".join(
+            FRAGMENT.pack(oid, 0, START | END, len(m)) + m
+            for oid, m in zip(oids, reply))
+        # The new client's first pool Receive: RUNSPACEPOOL_STATE Opened
+        # (recorded).
+        shell.buffered += shell.pool.inject(
+            oids[-1], psrp_connect.pool_state(shell.rpid,
+                                              psrp_connect.OPENED))
+        shell.state = CONNECTED
+        shell.session_id = req.session_id
+        shell.cond.notify_all()
+    shell.touch()
+    _log("shell %s connected by a new client" % shell.id)
+    out = ("<rsp:ConnectResponse><rsp:InputStreams>%s</rsp:InputStreams>"
+           "<rsp:OutputStreams>%s</rsp:OutputStreams>"
+           '<connectResponseXml xmlns="%s">%s</connectResponseXml>'
+           "</rsp:ConnectResponse>"
+           % (soap.text(shell.input_streams), soap.text(shell.output_streams),
+              PS_NS, base64.b64encode(reply_bytes).decode("ascii")))
+    return soap.envelope(soap.PREFIXES_SHELL, A_CONNECT + "Response",
+                         req.message_id, out)
+
+
 HANDLERS = {
     A_CREATE: create, A_DELETE: delete, A_COMMAND: command, A_SEND: send,
-    A_RECEIVE: receive, A_SIGNAL: signal_,
+    A_RECEIVE: receive, A_SIGNAL: signal_, A_DISCONNECT: disconnect,
+    A_RECONNECT: reconnect, A_CONNECT: connect,
 }

@@ -31,6 +31,11 @@ PREFIXES_SHELL = ("s", "a", "x", "w", "rsp", "p")
 PREFIXES_RECEIVE = ("s", "a", "w", "rsp", "p")
 PREFIXES_DELETE = ("s", "a", "w", "p")
 PREFIXES_FAULT = ("s", "a", "x", "e", "n", "w", "p")
+# Get of .../windows/shell: s a x w p (rsp on rsp:Shell itself);
+# Enumerate/Pull: s a n w p (recorded: test_psrp_is_alive_*,
+# test_psrp_disconnect_runspaces).
+PREFIXES_GET = ("s", "a", "x", "w", "p")
+PREFIXES_ENUM = ("s", "a", "n", "w", "p")
 
 
 def new_guid():
@@ -68,6 +73,7 @@ class Request:
             name = opt.get("Name")
             if name:
                 self.options[name] = (opt.text or "").strip()
+        self.session_id = self._text("p", "SessionId")
         self.selectors = {}
         for sel in self.header.iter(q("w", "Selector")):
             name = sel.get("Name")

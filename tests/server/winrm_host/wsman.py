@@ -3,13 +3,15 @@
 Only the WinRS cmd shell resource is served here (Create, Command, Send,
 Receive, Signal, Delete) plus Identify.  Shapes follow the recorded Windows
 replies in shared/fixtures/pypsrp/responses/test_winrs_*.yml.  PowerShell
-resource URIs (.../powershell/<name>) go to psrp_endpoint.py.
+resource URIs (.../powershell/<name>) go to psrp_endpoint.py; Get and
+Enumerate of .../windows/shell and .../windows/shell/Command (any shell)
+go to shell_admin.py.
 """
 
 import base64
 import binascii
 
-from . import faults, psrp_endpoint, soap, xsduration
+from . import faults, psrp_endpoint, shell_admin, soap, xsduration
 from .soap import NS, q
 from .winrs import SIGNALS
 
@@ -82,6 +84,11 @@ def dispatch(req, ctx):
 def _dispatch(req, ctx):
     timeout = operation_timeout(req, ctx.config)
     max_env = max_envelope(req)
+    if shell_admin.serves(req.resource_uri):   # Get / Enumerate of shells
+        return shell_admin.dispatch(req, ctx)
+    if psrp_endpoint.serves(req.resource_uri) and \
+            req.action in psrp_endpoint.HANDLERS:   # .../powershell/<name>
+        return psrp_endpoint.dispatch(req, ctx, timeout, max_env)
     handler = HANDLERS.get(req.action)
     if handler is None:
         raise faults.action_not_supported(req.action)
