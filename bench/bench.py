@@ -456,7 +456,8 @@ def oneshot_case(b, auth):
                       cpu_ms=cpu * 1e3, rss_mb=rss / 1024.0)
 
     def notes(case):
-        # The same with -n (no stdin): the Send that closes stdin goes.
+        # The same with -n (no stdin at all, never closed), to compare with
+        # the /dev/null run above (End held back, so no Send either).
         h = b.host(host_kind)
         argv = [b.winrsh, "--shell", "cmd", "-a", auth, "-u", USER, "-n"]
         if auth == "basic":

@@ -6,38 +6,63 @@
  * send whatever stdin has ready (never blocking on it), and one Receive.
  * While stdin is still open the Receive uses a short OperationTimeout so
  * input keeps flowing even when the command prints nothing; after EOF it
- * waits the session's full timeout.
+ * waits the session's full timeout. An empty stdin is closed only if the
+ * command is still running after DEFER_END_MS, and a one-shot command is
+ * not sent the terminate signal: its shell's Delete ends it (issue 7: a
+ * one-shot is Create, Command, Receive, Delete).
  */
 #include "run_winrs.h"
 
 #include <errno.h>
+#if defined(__GLIBC__) || defined(__linux__)
+#include <malloc.h>
+#endif
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "output.h"
 #include "signals.h"
 
-#define STDIN_CHUNK (64 * 1024)
+/* Input goes out in Sends of winrsh_command_send_max() bytes (about 110 KB:
+ * one request each, under the smallest MaxEnvelopeSize servers use), so a
+ * Send the server refuses can be offered again without sending any byte
+ * twice. This caps the buffer should that ever be larger. */
+#define STDIN_CHUNK_MAX (1024 * 1024)
+#define STDIN_CHUNK_FALLBACK (64 * 1024)
 /* Input sent per loop turn before we Receive again. It starts small and
- * doubles while Receives bring no output (a command like wc that prints
- * nothing until EOF); any output sets it back, so a command like cat has
+ * grows fourfold while Receives bring no output (a command like wc that
+ * prints nothing until EOF: each such turn ends with a Receive that waits
+ * RECEIVE_WHILE_FLOWING_MS for nothing, so few turns); any output sets it
+ * back, so a command like cat has
  * its output drained about as fast as its input goes out, and the server's
  * stdin queue does not fill (a full queue stalls a Send for the whole
  * OperationTimeout, as the command blocks on its undrained stdout). */
 #define STDIN_TURN_MIN (256 * 1024)
-#define STDIN_TURN_MAX (4 * 1024 * 1024)
-/* Once input flows, how long to wait for the writer to refill the pipe
- * before calling this turn's input done (a 0 wait races the writer and
- * sends one pipe-full per turn). */
+#define STDIN_TURN_MAX (64 * 1024 * 1024)
+#define STDIN_TURN_GROWTH 4
+/* Once input flows, how long to wait for a bulk writer to refill the pipe
+ * before sending a partly filled chunk (a 0 wait races the writer and
+ * sends one pipe-full per Send). Only after a read of at least
+ * STDIN_BULK_READ bytes: a slow, interactive writer is not waited for. */
 #define STDIN_REFILL_WAIT_MS 10
+#define STDIN_BULK_READ (32 * 1024)
 /* Receive timeouts while stdin is open: short while input is flowing, so a
  * command that prints nothing until EOF (wc) still gets its input fast;
  * longer when stdin is idle, which bounds how long new input may wait. */
 #define RECEIVE_WHILE_FLOWING_MS 200L
 #define RECEIVE_WHILE_IDLE_MS 1000L
+/* stdin was empty (at EOF before any byte, e.g. /dev/null): the End that
+ * closes the command's stdin is held back this long, so a command that
+ * finishes without reading stdin (the usual one-shot) needs no Send at all.
+ * A command still running when it passes gets End then, so one that reads
+ * stdin (cat) still sees EOF, this much later. */
+#define DEFER_END_MS 300L
+/* The shortest Receive while End is held back (a hold almost over). */
+#define DEFER_MIN_RECEIVE_MS 50L
 /* How often a call that must not be cut short is retried after EINTR, in
  * case an interrupt meant for a Receive arrived just after it ended. */
 #define EINTR_RETRIES 3
@@ -82,15 +107,28 @@ static int signal_retry(winrsh_command *cmd, winrsh_signal sig)
     return rc;
 }
 
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+enum { DEFER_NO, DEFER_ALLOWED, DEFER_HOLDING };
+
 /* stdin on its way to the command. A chunk stays in `buf` until the server
  * has taken it, so a Send the server refused for being busy is sent again. */
 struct feeder {
     unsigned char *buf;
+    size_t chunk;   /* bytes per Send (buffer size) */
     size_t pending; /* bytes read from fd 0, not yet accepted */
     int eof;        /* fd 0 is at EOF; End not yet accepted */
     int open;       /* End not sent yet */
     int flowing;    /* input was sent in the last turn */
-    size_t turn;    /* input allowed per turn, STDIN_TURN_MIN..MAX */
+    int sent_any;   /* some input byte was accepted */
+    int defer;      /* DEFER_*: holding End back for an empty stdin */
+    long defer_until;
+    size_t turn; /* input allowed per turn, STDIN_TURN_MIN..MAX */
 };
 
 /* The server's "nothing happened within OperationTimeout" (PROTOCOL.md 1,
@@ -119,6 +157,8 @@ static int feed_pending(winrsh_command *cmd, struct feeder *f, int *busy)
         cli_lib_error(rc, "cannot send stdin to the command");
         return CLI_EXIT_FAILURE;
     }
+    if (f->pending)
+        f->sent_any = 1;
     f->pending = 0;
     if (f->eof) {
         cli_verbose("stdin closed (sent End)");
@@ -127,35 +167,23 @@ static int feed_pending(winrsh_command *cmd, struct feeder *f, int *busy)
     return 0;
 }
 
-/* Send what stdin has ready, up to f->turn bytes, without ever waiting for
- * stdin. At EOF (or a closed fd 0) send End. Returns 0 or an exit status. */
-static int pump_stdin(winrsh_command *cmd, struct feeder *f)
+/* Read what fd 0 has ready into the chunk, up to its end or EOF, never
+ * waiting for a writer that has not written yet. Bounded: each pass reads
+ * at least one byte or stops. Returns 0 or an exit status. */
+static int fill_chunk(struct feeder *f, int first_wait_ms)
 {
-    size_t sent = 0;
-    int busy = 0;
-    f->flowing = 0;
-    while (f->open && !busy && sent < f->turn) {
-        if (f->pending || f->eof) {
-            size_t n = f->pending;
-            int st = feed_pending(cmd, f, &busy);
-            if (st != 0)
-                return st;
-            sent += busy ? 0 : n;
-            f->flowing = sent > 0;
-            continue;
-        }
+    int wait_ms = first_wait_ms;
+    while (!f->eof && f->pending < f->chunk) {
         struct pollfd p = {.fd = 0, .events = POLLIN};
-        int n = poll(&p, 1, sent ? STDIN_REFILL_WAIT_MS : 0);
+        int n = poll(&p, 1, wait_ms);
         if (n < 0 && errno != EINTR) {
             cli_error("cannot poll stdin: %s", strerror(errno));
             return CLI_EXIT_FAILURE;
         }
         if (n <= 0)
             return 0; /* nothing ready now */
-        /* Chunks of 64 KiB fit one envelope (base64 of them is ~87 KB, well
-         * under MaxEnvelopeSize), so each Send is one request and a refused
-         * one can be repeated without sending any byte twice. */
-        ssize_t r = (p.revents & POLLNVAL) ? 0 : read(0, f->buf, STDIN_CHUNK);
+        ssize_t r =
+            (p.revents & POLLNVAL) ? 0 : read(0, f->buf + f->pending, f->chunk - f->pending);
         if (r < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 return 0;
@@ -164,7 +192,38 @@ static int pump_stdin(winrsh_command *cmd, struct feeder *f)
         }
         if (r == 0)
             f->eof = 1;
-        f->pending = (size_t)r;
+        f->pending += (size_t)r;
+        wait_ms = r >= STDIN_BULK_READ ? STDIN_REFILL_WAIT_MS : 0;
+    }
+    return 0;
+}
+
+/* Send what stdin has ready, up to f->turn bytes, without ever waiting for
+ * stdin. At EOF (or a closed fd 0) send End, unless stdin was empty: then
+ * End is held back (DEFER_END_MS). Returns 0 or an exit status. */
+static int pump_stdin(winrsh_command *cmd, struct feeder *f)
+{
+    size_t sent = 0;
+    int busy = 0;
+    f->flowing = 0;
+    while (f->open && f->defer != DEFER_HOLDING && !busy && sent < f->turn) {
+        int st = fill_chunk(f, sent ? STDIN_REFILL_WAIT_MS : 0);
+        if (st != 0)
+            return st;
+        if (!f->pending && !f->eof)
+            return 0; /* nothing ready now */
+        if (f->eof && !f->pending && !f->sent_any && f->defer == DEFER_ALLOWED) {
+            cli_verbose("stdin is empty: End held back %ld ms", DEFER_END_MS);
+            f->defer = DEFER_HOLDING;
+            f->defer_until = now_ms() + DEFER_END_MS;
+            return 0;
+        }
+        size_t n = f->pending;
+        st = feed_pending(cmd, f, &busy);
+        if (st != 0)
+            return st;
+        sent += busy ? 0 : n;
+        f->flowing = sent > 0;
     }
     return 0;
 }
@@ -189,14 +248,35 @@ static int abandon(winrsh_command *cmd)
     return term ? 128 + term : CLI_EXIT_INTERRUPTED;
 }
 
-static int receive_loop(winrsh_command *cmd, struct run_state *st, int feeding)
+/* This turn's Receive timeout (0: the session's). */
+static long receive_timeout(const struct feeder *f)
 {
-    struct feeder f = {NULL, 0, 0, feeding, 0, STDIN_TURN_MIN};
+    if (!f->open)
+        return 0;
+    if (f->defer == DEFER_HOLDING) {
+        long left = f->defer_until - now_ms();
+        return left < DEFER_MIN_RECEIVE_MS ? DEFER_MIN_RECEIVE_MS : left;
+    }
+    return f->flowing ? RECEIVE_WHILE_FLOWING_MS : RECEIVE_WHILE_IDLE_MS;
+}
+
+/* feeding: stdin is the command's input; defer_end: an empty stdin may hold
+ * End back (see DEFER_END_MS). */
+static int receive_loop(winrsh_command *cmd, struct run_state *st, int feeding, int defer_end)
+{
+    struct feeder f;
     int ctrl_c_sent = 0;
     int done = 0;
     int status = 0;
 
-    if (feeding && !(f.buf = malloc(STDIN_CHUNK))) {
+    memset(&f, 0, sizeof(f));
+    f.open = feeding;
+    f.turn = STDIN_TURN_MIN;
+    f.defer = defer_end ? DEFER_ALLOWED : DEFER_NO;
+    f.chunk = winrsh_command_send_max(cmd);
+    if (f.chunk < 3 || f.chunk > STDIN_CHUNK_MAX)
+        f.chunk = f.chunk > STDIN_CHUNK_MAX ? STDIN_CHUNK_MAX : STDIN_CHUNK_FALLBACK;
+    if (feeding && !(f.buf = malloc(f.chunk))) {
         cli_error("out of memory for the stdin buffer");
         return CLI_EXIT_FAILURE;
     }
@@ -227,12 +307,14 @@ static int receive_loop(winrsh_command *cmd, struct run_state *st, int feeding)
         /* Checked after enabling interrupts, so a signal in between is seen
          * here or cuts the Receive short. */
         if (!cli_signals_terminate() && cli_signals_interrupts() == ctrl_c_sent)
-            rc = winrsh_command_receive(cmd,
-                                        !f.open     ? 0
-                                        : f.flowing ? RECEIVE_WHILE_FLOWING_MS
-                                                    : RECEIVE_WHILE_IDLE_MS,
-                                        &done);
+            rc = winrsh_command_receive(cmd, receive_timeout(&f), &done);
         cli_signals_interruptible(0);
+        /* Still running when the hold on End is over: it may be waiting for
+         * stdin, so End goes with the next turn. */
+        if (f.defer == DEFER_HOLDING && !done && now_ms() >= f.defer_until) {
+            cli_verbose("the command is still running: closing its stdin");
+            f.defer = DEFER_NO;
+        }
 
         if (st->epipe) {
             status = CLI_EXIT_SIGPIPE;
@@ -246,7 +328,8 @@ static int receive_loop(winrsh_command *cmd, struct run_state *st, int feeding)
         if (st->got_output)
             f.turn = STDIN_TURN_MIN;
         else if (f.flowing && rc == 0 && f.turn < STDIN_TURN_MAX)
-            f.turn *= 2;
+            f.turn = f.turn * STDIN_TURN_GROWTH > STDIN_TURN_MAX ? STDIN_TURN_MAX
+                                                                 : f.turn * STDIN_TURN_GROWTH;
         if (rc == WINRSH_EINTR)
             continue;
         if (rc < 0) {
@@ -265,14 +348,17 @@ static int receive_loop(winrsh_command *cmd, struct run_state *st, int feeding)
     return status;
 }
 
-int cli_winrs_run(winrsh_shell *shell, const struct cli_options *o, const char *command,
-                  const char *const *args, size_t nargs, int feed_stdin, int send_end)
+/* Start `command` and run it to the end. The command handle is left in
+ * *keep for the caller to free (NULL if it never started). */
+static int run_command(winrsh_shell *shell, const char *command, const char *const *args,
+                       size_t nargs, int feed_stdin, int send_end, int defer_end,
+                       winrsh_command **keep)
 {
     struct run_state st;
     winrsh_command_options copts;
     winrsh_command *cmd = NULL;
-    (void)o;
 
+    *keep = NULL;
     memset(&st, 0, sizeof(st));
     winrsh_command_options_init(&copts, WINRSH_COMMAND_OPTIONS_VERSION);
     copts.output = on_output;
@@ -283,9 +369,9 @@ int cli_winrs_run(winrsh_shell *shell, const struct cli_options *o, const char *
                  ? WINRSH_EINTR
                  : winrsh_command_start(&cmd, shell, command, args, nargs, &copts);
     cli_signals_interruptible(0);
+    *keep = cmd;
     if (rc == WINRSH_EINTR) {
         int term = cli_signals_terminate();
-        winrsh_command_free(cmd);
         return term ? 128 + term : CLI_EXIT_INTERRUPTED;
     }
     if (rc < 0) {
@@ -303,7 +389,18 @@ int cli_winrs_run(winrsh_shell *shell, const struct cli_options *o, const char *
         }
     }
     if (status == 0)
-        status = receive_loop(cmd, &st, feed_stdin);
+        status = receive_loop(cmd, &st, feed_stdin, defer_end);
+    return status;
+}
+
+int cli_winrs_run(winrsh_shell *shell, const struct cli_options *o, const char *command,
+                  const char *const *args, size_t nargs, int feed_stdin, int send_end)
+{
+    winrsh_command *cmd = NULL;
+    (void)o;
+    /* The shell lives on (REPL): End is not held back, and the finished
+     * command is released with the terminate signal. */
+    int status = run_command(shell, command, args, nargs, feed_stdin, send_end, 0, &cmd);
     winrsh_command_free(cmd);
     return status;
 }
@@ -339,9 +436,26 @@ int cli_winrs_open_shell(winrsh_session *session, const struct cli_options *o, w
     return 0;
 }
 
+/* Every Receive allocates and frees the same few buffers of up to about a
+ * megabyte (the reply, its parsed text, the decoded bytes; NTLM's sealing).
+ * With glibc's defaults they are given back to the kernel after each
+ * request (brk trim, or mmap/munmap) and every page faults in again on the
+ * next: about half the client's CPU while output streams. Keeping up to a
+ * few megabytes in the heap costs well under 1 MB of peak RSS here. */
+#define MALLOC_KEEP_BYTES (8 * 1024 * 1024)
+
+static void tune_malloc(void)
+{
+#ifdef M_TRIM_THRESHOLD
+    (void)mallopt(M_MMAP_THRESHOLD, MALLOC_KEEP_BYTES / 2);
+    (void)mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP_BYTES);
+#endif
+}
+
 int cli_run_command(winrsh_session *session, const struct cli_options *o)
 {
     winrsh_shell *shell = NULL;
+    tune_malloc();
     int status = cli_winrs_open_shell(session, o, &shell);
     if (status != 0)
         return status;
@@ -350,8 +464,12 @@ int cli_run_command(winrsh_session *session, const struct cli_options *o)
      * a one-shot ssh command from a terminal, typing ahead then belongs to
      * the local shell, not the remote command. */
     int feed = !o->no_stdin && !isatty(0);
-    status = cli_winrs_run(shell, o, o->command, o->args, o->nargs, feed, 0);
+    winrsh_command *cmd = NULL;
+    status = run_command(shell, o->command, o->args, o->nargs, feed, 0, feed, &cmd);
 
+    /* The shell is deleted next, which ends the command and frees it on the
+     * server (MS-WSMV 3.1.4.4.1): no terminate signal first. */
+    winrsh_command_free_nosignal(cmd);
     cli_verbose("deleting shell %s", winrsh_shell_id(shell));
     winrsh_shell_free(shell); /* always: a leaked shell counts against the user's quota */
     return status;

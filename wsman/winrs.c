@@ -310,6 +310,13 @@ WINRSH_EXTERN(int) winrsh_command_send(winrsh_command *cmd, const void *data, si
     return 0;
 }
 
+WINRSH_EXTERN(size_t) winrsh_command_send_max(const winrsh_command *cmd)
+{
+    if (!cmd)
+        return 0;
+    return wr_shell_send_capacity(cmd->shell->sh, cmd->id);
+}
+
 /* An exit code as the int of the public API: Windows' DWORD codes above
  * INT_MAX (e.g. 0xC000013A) keep their bit pattern. */
 static int to_int_code(int64_t v)
@@ -456,6 +463,14 @@ WINRSH_EXTERN(void) winrsh_command_free(winrsh_command *cmd)
         (void)winrsh_command_signal(cmd, WINRSH_SIGNAL_TERMINATE);
         restore_error(&saved);
     }
+    free(cmd->id);
+    free(cmd);
+}
+
+WINRSH_EXTERN(void) winrsh_command_free_nosignal(winrsh_command *cmd)
+{
+    if (!cmd)
+        return;
     free(cmd->id);
     free(cmd);
 }

@@ -92,6 +92,16 @@ WINRSH_EXTERN(const char *) winrsh_command_id(const winrsh_command *cmd);
 WINRSH_EXTERN(int) winrsh_command_send(winrsh_command *cmd, const void *data, size_t len, int end);
 
 /**
+ * The most bytes one winrsh_command_send() carries in a single request (its
+ * envelope, with base64's 4/3 growth, stays under the server's smallest
+ * MaxEnvelopeSize). A caller that sends at most this much per call knows
+ * that a refused Send (w:TimedOut: the command's stdin queue is full) sent
+ * none of its bytes, so it can offer the same bytes again. 0 for NULL.
+ * (Added with issue 7; additive.)
+ */
+WINRSH_EXTERN(size_t) winrsh_command_send_max(const winrsh_command *cmd);
+
+/**
  * One Receive round: deliver whatever output is ready through the callback.
  * `timeout_ms` is this request's OperationTimeout (0 = the session's); when
  * it passes with no output (the server's w:TimedOut fault) the call returns 0
@@ -125,6 +135,17 @@ WINRSH_EXTERN(int) winrsh_command_signal(winrsh_command *cmd, winrsh_signal sig)
  * the terminate signal first (errors ignored). NULL-safe.
  */
 WINRSH_EXTERN(void) winrsh_command_free(winrsh_command *cmd);
+
+/**
+ * Free the handle like winrsh_command_free(), but without the terminate
+ * signal: for a caller that deletes the shell next (winrsh_shell_close() or
+ * winrsh_shell_free()), since deleting a shell ends its commands and frees
+ * their resources (MS-WSMV 3.1.4.4.1), so the signal would be a wasted
+ * request. A caller that keeps using the shell must use
+ * winrsh_command_free() instead, or the finished command holds server
+ * resources until the shell goes. NULL-safe. (Added with issue 7; additive.)
+ */
+WINRSH_EXTERN(void) winrsh_command_free_nosignal(winrsh_command *cmd);
 
 WINRSH_END_DECL
 

@@ -86,7 +86,7 @@ class Hosts:
               (Windows' default CbtHardeningLevel)
     strict    HTTPS, Negotiate and Kerberos only, --cbt strict
     ntlm      HTTP, NTLM only; its first sealed reply is tampered
-    krb_tamper HTTP, Kerberos scheme only; its 4th sealed reply (the
+    krb_tamper HTTP, Kerberos scheme only; its 3rd sealed reply (the
               Receive of a one-command run) is tampered
     badname   HTTPS with a certificate for wronghost.test (CA ca.pem)
     """
@@ -119,7 +119,7 @@ def setUpModule():
         Hosts.ntlm = TestHost("--auth", "ntlm", "--fault",
                               "tamper-response:1", *user)
         Hosts.krb_tamper = TestHost("--auth", "kerberos", "--fault",
-                                    "tamper-response:4", *user)
+                                    "tamper-response:3", *user)
         Hosts.badname = TestHost("--https", Hosts.wrong_cert,
                                  Hosts.wrong_key, "--auth", "basic", *user)
     except BaseException:
@@ -716,7 +716,8 @@ class Refusals(Base):
         self.tampered(Hosts.ntlm, "127.0.0.1", ["-a", "ntlm", "-u", USER])
 
     def test_tampered_reply_kerberos(self):
-        # The 4th sealed reply: Create, Command, Send, then Receive.
+        # The 3rd sealed reply: Create, Command, then Receive (an empty
+        # stdin sends nothing).
         self.tampered(Hosts.krb_tamper, "localhost",
                       ["-a", "kerberos", "-u", PRINCIPAL])
 

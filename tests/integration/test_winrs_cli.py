@@ -165,6 +165,39 @@ class WinrsCli(unittest.TestCase):
         r = self.winrsh("cat", stdin=b"", timeout=20)
         self.check(r, 0, b"", b"")
 
+    def test_one_shot_requests(self):
+        # Issue 7: `echo hi` with an empty stdin is Create, Command,
+        # Receive(s), Delete: End is held back while the command may finish
+        # without reading stdin, and no terminate signal precedes the Delete
+        # (deleting the shell ends its commands, MS-WSMV 3.1.4.4.1).
+        for stdin in (DEVNULL, b"", CLOSED):
+            mark = self.host.mark()
+            r = self.winrsh("echo hi", stdin=stdin, timeout=15)
+            self.check(r, 0, b"hi\n", b"")
+            reqs = self.assert_shell_deleted(mark, r)
+            acts = [(q.get("action") or "").rsplit("/", 1)[-1] for q in reqs
+                    if q.get("action")]
+            self.assertEqual(acts[:2], ["Create", "Command"], acts)
+            self.assertEqual(acts[-1], "Delete", acts)
+            self.assertEqual(set(acts[2:-1]), {"Receive"}, acts)
+        # A command that reads its (empty) stdin still gets EOF: End goes
+        # once the hold is over, then nothing but Receives and the Delete.
+        mark = self.host.mark()
+        r = self.winrsh("cat; echo done", stdin=DEVNULL, timeout=15)
+        self.check(r, 0, b"done\n", b"")
+        self.assertLess(r.elapsed, 5, r.describe())
+        reqs = self.assert_shell_deleted(mark, r)
+        sends = [q for q in reqs if q.get("action") == A_SEND]
+        self.assertEqual(len(sends), 1, "one Send (End): %s" % reqs)
+        self.assertEqual(count(reqs, A_SIGNAL), 0, "no Signal: %s" % reqs)
+        # With input: the bytes and End, no Signal.
+        mark = self.host.mark()
+        r = self.winrsh("cat", stdin=b"x\n", timeout=15)
+        self.check(r, 0, b"x\n", b"")
+        reqs = self.assert_shell_deleted(mark, r)
+        self.assertGreaterEqual(count(reqs, A_SEND), 1, reqs)
+        self.assertEqual(count(reqs, A_SIGNAL), 0, "no Signal: %s" % reqs)
+
     def test_stdin_closed_fd(self):
         # fd 0 closed altogether is empty input as well.
         r = self.winrsh("cat", stdin=CLOSED, timeout=20)

@@ -161,6 +161,48 @@ static void test_send_splits(void **state)
     rec_free(&rec);
 }
 
+/* winrsh_command_send_max bytes go in exactly one Send, within the envelope
+ * limit; one byte more takes two. winrsh_command_free_nosignal sends no
+ * terminate: the Delete that follows is the next request. */
+static void test_send_max_and_free_nosignal(void **state)
+{
+    (void)state;
+    recording rec = rec_load("test_winrs_send.yml");
+    rec_fake fake = {0};
+    push_recorded(&fake, &rec, 0, 2);
+    for (int i = 0; i < 3; i++)
+        rec_fake_push(&fake, SEND_OK, 200);
+    rec_fake_push(&fake, DELETE_OK, 200);
+    winrsh_session *s = open_session(&fake, 512000);
+    winrsh_shell *sh = NULL;
+    assert_int_equal(winrsh_shell_open(&sh, s, NULL), 0);
+    const char *args[] = {"-"};
+    winrsh_command *cmd = NULL;
+    assert_int_equal(winrsh_command_start(&cmd, sh, "powershell.exe", args, 1, NULL), 0);
+    assert_int_equal(winrsh_command_send_max(NULL), 0);
+    size_t max = winrsh_command_send_max(cmd);
+    assert_true(max > 100000 && max < 153600 / 4 * 3);
+    unsigned char *data = malloc(max + 1);
+    memset(data, 'x', max + 1);
+    assert_int_equal(winrsh_command_send(cmd, data, max, 0), 0);
+    assert_int_equal(fake.nrequests, 3);
+    assert_true(strlen(fake.requests[2]) <= 153600);
+    assert_true(strlen(fake.requests[2]) > 153600 - 512); /* nearly full */
+    assert_int_equal(winrsh_command_send(cmd, data, max + 1, 0) == 0 ? fake.nrequests : 0, 5);
+    winrsh_command_free_nosignal(cmd);
+    winrsh_command_free_nosignal(NULL);
+    assert_int_equal(fake.nrequests, 5);
+    winrsh_shell_free(sh);
+    assert_int_equal(fake.nrequests, 6);
+    assert_non_null(strstr(fake.requests[5], WR_ACTION_DELETE));
+    for (int i = 0; i < 6; i++)
+        assert_null(strstr(fake.requests[i], WR_ACTION_SIGNAL));
+    winrsh_session_free(s);
+    free(data);
+    rec_fake_free(&fake);
+    rec_free(&rec);
+}
+
 /* An interrupt turns the next request into EINTR without sending it, once;
  * clean-up still reaches the server. A TimedOut Receive is "not yet". */
 static void test_interrupt_and_timeout(void **state)
@@ -397,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_run_standard),
         cmocka_unit_test(test_run_stderr_rc),
         cmocka_unit_test(test_send_splits),
+        cmocka_unit_test(test_send_max_and_free_nosignal),
         cmocka_unit_test(test_interrupt_and_timeout),
         cmocka_unit_test(test_cleanup_keeps_error),
         cmocka_unit_test(test_urls_and_options),

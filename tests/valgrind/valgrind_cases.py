@@ -65,7 +65,7 @@ def setUpModule():
         Hosts.https = TestHost("--https", Hosts.pki.server_cert,
                                Hosts.pki.server_key, "--auth", "basic", *user)
         Hosts.faulty = TestHost("--auth", "ntlm", "--fault",
-                                "truncate-response:4", *user)
+                                "truncate-response:3", *user)
         Hosts.dropping = TestHost("--auth", "basic", "--allow-unencrypted",
                                   "--fault", "drop-receive", *user)
     except BaseException:
