@@ -55,7 +55,7 @@ extern char **environ;
 
 static char g_pwsh[PATH_MAX];
 static char g_why[3 * PATH_MAX];
-static char g_url[128];
+static char g_url[256];
 static char g_log[64];
 static pid_t g_host = -1;
 
