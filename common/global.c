@@ -7,6 +7,7 @@
 #include <libxml/parser.h>
 
 #include "common/error.h"
+#include "psrp/clixml.h" /* its per-thread parser context (see shutdown) */
 #include "winrsh/common.h"
 #include "winrsh/errors.h"
 
@@ -32,6 +33,7 @@ WINRSH_EXTERN(void) winrsh_global_shutdown(void)
 {
     if (g_refs <= 0 || --g_refs > 0)
         return;
+    wr_clixml_global_release();
     xmlCleanupParser();
     curl_global_cleanup();
 }

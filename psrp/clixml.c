@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,9 @@
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <libxml/dict.h>
+#include <libxml/globals.h>
+#include <libxml/xmlerror.h>
 
 #include "common/base64.h"
 #include "common/error.h"
@@ -559,6 +563,14 @@ static int refid_attr(const xmlNode *el, int required, int *present, uint32_t *i
 /* Unescaped copy of s. */
 static int unescaped(rd *r, const char *s, size_t n, char **out, size_t *outlen)
 {
+    if (!memchr(s, '_', n)) { /* no _xHHHH_: a plain copy */
+        *out = dup_n(s, n);
+        if (!*out)
+            return oom();
+        if (outlen)
+            *outlen = n;
+        return 0;
+    }
     wr_buf_clear(&r->tmp);
     int rc = wr_clixml_unescape(&r->tmp, s, n);
     if (rc)
@@ -857,15 +869,12 @@ static int prim_kind(const char *tag, winrsh_psobject_kind *k)
     return 0;
 }
 
-/* Fill o (already allocated) with the primitive in el. */
-static int read_primitive(rd *r, winrsh_psobject *o, winrsh_psobject_kind kind, const xmlNode *el)
+/* Fill o (already allocated) with the primitive whose element text is t
+ * (tl bytes, NUL-terminated); tag names the element in errors. */
+static int read_primitive_text(rd *r, winrsh_psobject *o, winrsh_psobject_kind kind, const char *t,
+                               size_t tl, const char *tag)
 {
-    xmlChar *x;
-    int rc = elem_text(el, &x);
-    if (rc)
-        return rc;
-    const char *t = (const char *)x;
-    size_t tl = strlen(t);
+    int rc = 0;
     int bad = 0;
     o->kind = kind;
     switch (kind) {
@@ -978,8 +987,18 @@ static int read_primitive(rd *r, winrsh_psobject *o, winrsh_psobject_kind kind, 
             rc = oom();
     }
     if (!rc && bad)
-        rc = wr_error_set(WINRSH_EPROTO, WINRSH_ERRCLASS_PSRP, "bad <%s> value '%.40s'", lname(el),
-                          t);
+        rc = wr_error_set(WINRSH_EPROTO, WINRSH_ERRCLASS_PSRP, "bad <%s> value '%.40s'", tag, t);
+    return rc;
+}
+
+/* Fill o (already allocated) with the primitive in el. */
+static int read_primitive(rd *r, winrsh_psobject *o, winrsh_psobject_kind kind, const xmlNode *el)
+{
+    xmlChar *x;
+    int rc = elem_text(el, &x);
+    if (rc)
+        return rc;
+    rc = read_primitive_text(r, o, kind, (const char *)x, strlen((const char *)x), lname(el));
     xmlFree(x);
     return rc;
 }
@@ -1275,7 +1294,184 @@ static wr_psdoc *doc_new(void)
     return d;
 }
 
-int wr_clixml_parse(winrsh_psobject **out, const char *xml, size_t len)
+/*
+ * One libxml2 parser context per thread, reused (xmlCtxtReadMemory resets
+ * it): a new context and dictionary per document were most of libxml2's
+ * share (a third) of the client's CPU per PSRP output object. Per thread,
+ * not shared: sessions may
+ * run on several threads. Freed when the thread ends (the key's
+ * destructor); the main thread's stays reachable until exit. A context is
+ * dropped after a document it failed to parse and when its dictionary has
+ * grown past CTX_DICT_MAX names (hostile input could otherwise fill it up
+ * to libxml2's dictionary limit, and then fail every later parse).
+ */
+#define CTX_DICT_MAX 8192
+
+static pthread_once_t g_ctx_once = PTHREAD_ONCE_INIT;
+static pthread_key_t g_ctx_key;
+static int g_ctx_key_ok;
+
+static void ctx_destroy(void *p)
+{
+    xmlFreeParserCtxt(p);
+}
+
+static void ctx_key_init(void)
+{
+    g_ctx_key_ok = pthread_key_create(&g_ctx_key, ctx_destroy) == 0;
+}
+
+/* This thread's context, or a new one; *kept says whether it is the
+ * thread's (else the caller frees it). */
+static xmlParserCtxtPtr ctx_get(int *kept)
+{
+    *kept = 0;
+    pthread_once(&g_ctx_once, ctx_key_init);
+    xmlParserCtxtPtr c = g_ctx_key_ok ? pthread_getspecific(g_ctx_key) : NULL;
+    if (c) {
+        *kept = 1;
+        return c;
+    }
+    c = xmlNewParserCtxt();
+    if (c && g_ctx_key_ok && pthread_setspecific(g_ctx_key, c) == 0)
+        *kept = 1;
+    return c;
+}
+
+static void ctx_put(xmlParserCtxtPtr c, int kept, int drop)
+{
+    if (kept && !drop && c->dict && xmlDictSize(c->dict) <= CTX_DICT_MAX)
+        return;
+    if (kept)
+        pthread_setspecific(g_ctx_key, NULL);
+    xmlFreeParserCtxt(c);
+}
+
+void wr_clixml_global_release(void)
+{
+    pthread_once(&g_ctx_once, ctx_key_init);
+    if (!g_ctx_key_ok)
+        return;
+    xmlParserCtxtPtr c = pthread_getspecific(g_ctx_key);
+    if (c) {
+        pthread_setspecific(g_ctx_key, NULL);
+        xmlFreeParserCtxt(c);
+    }
+    /* No destructor of ours may run once the library is unloaded: the key
+     * goes, and later parses (after a new winrsh_global_init) use a context
+     * per document. Contexts of threads still alive are left to the OS. */
+    pthread_key_delete(g_ctx_key);
+    g_ctx_key_ok = 0;
+}
+
+static void quiet_error(void *ctx, xmlErrorPtr e)
+{
+    (void)ctx;
+    (void)e;
+}
+
+/* XML text that stands for itself, as libxml2 would read it: no markup or
+ * references, no CR (line ends are normalised), no ']' (for "]]>"), only
+ * characters XML allows, valid UTF-8. Anything else is left to libxml2. */
+static int plain_text(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\t' && c != '\n') || c == '<' || c == '&' || c == ']' ||
+                c == 0x7F)
+                return 0;
+            i++;
+            continue;
+        }
+        uint32_t cp;
+        size_t k = utf8_next(s + i, n - i, &cp);
+        if (!k || cp == 0xFFFE || cp == 0xFFFF)
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
+static int is_xml_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/*
+ * The common tiny messages, <I32>5</I32>, <S>text</S>, <Nil />, read
+ * without libxml2: a primitive element without attributes whose text is
+ * plain (plain_text), then only white space. Returns 1 if xml is such a
+ * document (*out or the error set: rc), 0 to take the full parser.
+ */
+static int parse_tiny(winrsh_psobject **out, const char *xml, size_t len, int *rc)
+{
+    while (len && is_xml_space(xml[len - 1]))
+        len--;
+    if (len < 4 || len > 65536 || xml[0] != '<' || xml[len - 1] != '>')
+        return 0;
+    char tag[8];
+    size_t tn = 0;
+    for (char c; tn + 1 < len && tn < sizeof tag - 1; tn++) {
+        c = xml[1 + tn];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+            break;
+        tag[tn] = c;
+    }
+    tag[tn] = 0;
+    if (!tn || 1 + tn >= len)
+        return 0;
+    winrsh_psobject_kind k;
+    const char *p = xml + 1 + tn;
+    size_t rest = len - 1 - tn; /* from p to the final '>' inclusive */
+    if (strcmp(tag, "Nil") == 0) {
+        if (!((rest == 2 && memcmp(p, "/>", 2) == 0) || (rest == 3 && memcmp(p, " />", 3) == 0)))
+            return 0;
+        k = WINRSH_PSOBJ_NULL;
+    } else {
+        /* >text</tag> */
+        if (!prim_kind(tag, &k) || rest < tn + 4 || p[0] != '>' ||
+            memcmp(xml + len - tn - 3, "</", 2) != 0 || memcmp(xml + len - tn - 1, tag, tn) != 0)
+            return 0;
+        p++;
+        rest -= tn + 4;
+        if (!plain_text((const unsigned char *)p, rest))
+            return 0;
+    }
+    rd r;
+    memset(&r, 0, sizeof r);
+    r.doc = doc_new();
+    winrsh_psobject *o = r.doc ? value_new(r.doc, k) : NULL;
+    if (!o) {
+        *rc = oom();
+    } else if (k == WINRSH_PSOBJ_NULL) {
+        *rc = 0;
+    } else {
+        char sbuf[256];
+        char *t = rest < sizeof sbuf ? sbuf : malloc(rest + 1);
+        if (!t) {
+            *rc = oom();
+        } else {
+            memcpy(t, p, rest);
+            t[rest] = 0;
+            *rc = read_primitive_text(&r, o, k, t, rest, tag);
+            if (t != sbuf)
+                free(t);
+        }
+    }
+    wr_buf_free(&r.tmp);
+    if (*rc) {
+        if (r.doc)
+            doc_destroy(r.doc);
+        *out = NULL;
+    } else {
+        *out = o;
+    }
+    return 1;
+}
+
+static int parse_doc(winrsh_psobject **out, const char *xml, size_t len, int tiny)
 {
     *out = NULL;
     if (len >= 3 && memcmp(xml, "\xEF\xBB\xBF", 3) == 0) {
@@ -1285,14 +1481,37 @@ int wr_clixml_parse(winrsh_psobject **out, const char *xml, size_t len)
     if (len > WR_CLIXML_MAX_INPUT || len > INT_MAX)
         return wr_error_set(WINRSH_EPROTO, WINRSH_ERRCLASS_PSRP, "CLIXML too large (%zu bytes)",
                             len);
-    /* No network, no entity substitution, no DTD loading; libxml2's own
-     * messages are off (we raise our own error). */
-    xmlDocPtr x = xmlReadMemory(xml, (int)len, NULL, "UTF-8",
-                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
-                                    XML_PARSE_NOCDATA);
-    if (!x)
-        return wr_error_set(WINRSH_EPROTO, WINRSH_ERRCLASS_PSRP, "CLIXML is not well-formed XML");
     int rc = 0;
+    if (tiny && parse_tiny(out, xml, len, &rc))
+        return rc;
+    int kept;
+    xmlParserCtxtPtr ctxt = ctx_get(&kept);
+    if (!ctxt)
+        return oom();
+    /* No network, no entity substitution, no DTD loading; libxml2's own
+     * messages are off (we raise our own error). The data of a PSRP
+     * message is UTF-8 by definition (MS-PSRP 2.2.1). NOERROR reaches only
+     * errors raised with a context: a silent structured handler (per
+     * thread) keeps the others, encoding errors, off stderr too (as in
+     * wsman/xml.c). */
+    /* Naming "UTF-8" makes libxml2 pass the input through its UTF-8 to
+     * UTF-8 converter (a fifth of the parse). A document that starts with
+     * '<' and then neither '?' (an XML declaration) nor a NUL (UTF-16 or
+     * UCS-4) is read as UTF-8 anyway, validated the same way, and nothing
+     * later in it can name another encoding: no need to name it then. */
+    int plain_utf8 = len >= 2 && xml[0] == '<' && xml[1] != '?' && xml[1] != 0;
+    xmlStructuredErrorFunc saved_fn = xmlStructuredError;
+    void *saved_ctx = xmlStructuredErrorContext;
+    xmlSetStructuredErrorFunc(NULL, quiet_error);
+    xmlDocPtr x = xmlCtxtReadMemory(ctxt, xml, (int)len, NULL, plain_utf8 ? NULL : "UTF-8",
+                                    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+                                        XML_PARSE_NOCDATA);
+    xmlSetStructuredErrorFunc(saved_ctx, saved_fn);
+    ctx_put(ctxt, kept, x == NULL);
+    if (!x) {
+        xmlResetLastError();
+        return wr_error_set(WINRSH_EPROTO, WINRSH_ERRCLASS_PSRP, "CLIXML is not well-formed XML");
+    }
     rd r;
     memset(&r, 0, sizeof r);
     r.doc = doc_new();
@@ -1330,6 +1549,16 @@ int wr_clixml_parse(winrsh_psobject **out, const char *xml, size_t len)
         *out = NULL;
     }
     return rc;
+}
+
+int wr_clixml_parse(winrsh_psobject **out, const char *xml, size_t len)
+{
+    return parse_doc(out, xml, len, 1);
+}
+
+int wr_clixml_parse_full(winrsh_psobject **out, const char *xml, size_t len)
+{
+    return parse_doc(out, xml, len, 0);
 }
 
 /* ------------------------------------------------------------------------

@@ -54,6 +54,14 @@
 
 /* Parse (same as winrsh_psobject_from_clixml). */
 int wr_clixml_parse(winrsh_psobject **out, const char *xml, size_t len);
+/* The same, always through libxml2: without the fast path for a lone
+ * primitive (<I32>5</I32>), which must give the same result (tests). */
+int wr_clixml_parse_full(winrsh_psobject **out, const char *xml, size_t len);
+
+/* Free the calling thread's cached parser context and retire the
+ * per-thread key (winrsh_global_shutdown: before libxml2's clean-up, and so
+ * that no destructor of ours runs after the library is unloaded). */
+void wr_clixml_global_release(void);
 
 /* Decode _xHHHH_ escapes (surrogate pairs joined; a lone surrogate becomes
  * U+FFFD) and append the UTF-8 to out. */

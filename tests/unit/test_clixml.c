@@ -9,9 +9,11 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/base64.h"
 #include "common/buf.h"
@@ -878,13 +880,335 @@ static void test_recordings(void **state)
     free(w.files);
 }
 
+/* ------------------------------------------------------------------------
+ * The fast path for a lone primitive (parse_tiny) against libxml2
+ * ---------------------------------------------------------------------- */
+
+/* wr_clixml_parse (fast path) and wr_clixml_parse_full give the same
+ * result: both fail with the same message, or both give equal values that
+ * serialise the same. */
+static void same_both_ways(const char *xml, size_t len)
+{
+    winrsh_psobject *a = NULL, *b = NULL;
+    int ra = wr_clixml_parse(&a, xml, len);
+    char ma[1024];
+    snprintf(ma, sizeof ma, "%s", ra ? winrsh_error_last()->message : "");
+    int rb = wr_clixml_parse_full(&b, xml, len);
+    const char *mb = rb ? winrsh_error_last()->message : "";
+    if (ra != rb || strcmp(ma, mb) != 0)
+        fprintf(stderr, "differ on %.*s: %d '%s' / %d '%s'\n", (int)len, xml, ra, ma, rb, mb);
+    assert_int_equal(ra, rb);
+    assert_string_equal(ma, mb);
+    if (ra) {
+        assert_null(a);
+        assert_null(b);
+        return;
+    }
+    assert_int_equal(winrsh_psobject_get_kind(a), winrsh_psobject_get_kind(b));
+    assert_true(wr_psobject_equal(a, b));
+    size_t la = 0, lb = 0;
+    const char *ta = winrsh_psobject_text(a, &la), *tb = winrsh_psobject_text(b, &lb);
+    assert_int_equal(la, lb);
+    if (ta || tb) {
+        assert_non_null(ta);
+        assert_non_null(tb);
+        assert_memory_equal(ta, tb, la);
+    }
+    char *xa = to_xml(a), *xb = to_xml(b);
+    assert_string_equal(xa, xb);
+    winrsh_psobject_free_string(xa);
+    winrsh_psobject_free_string(xb);
+    assert_int_equal(wr_psobject_doc_size(a), wr_psobject_doc_size(b));
+    winrsh_psobject_free(a);
+    winrsh_psobject_free(b);
+}
+
+static void test_tiny_fast_path(void **state)
+{
+    (void)state;
+    static const char *const cases[] = {
+        "<I32>5</I32>",
+        "<I32>-2147483648</I32>",
+        "<I32>2147483648</I32>",
+        "<I32> 5</I32>",
+        "<I32>5 </I32>",
+        "<I32></I32>",
+        "<I32>abc</I32>",
+        "<I32>5</I32>\r\n  ",
+        "<I32>5</I32>x",
+        "<I32>5</I32><I32>6</I32>",
+        "<I32>5</i32>",
+        "<I32>5</I3>",
+        "<I32>5</I322>",
+        "<I32 >5</I32>",
+        "<I32>5</I32 >",
+        "<I32 N=\"a\">5</I32>",
+        " <I32>5</I32>",
+        "\xEF\xBB\xBF<I32>5</I32>",
+        "\xEF\xBB\xBF\xEF\xBB\xBF<I32>5</I32>",
+        "<I64>-0</I64>",
+        "<U64>18446744073709551615</U64>",
+        "<U32>-0</U32>",
+        "<By>256</By>",
+        "<SB>-128</SB>",
+        "<U16>65535</U16>",
+        "<I16>-32769</I16>",
+        "<Db>1.5E+300</Db>",
+        "<Db>NaN</Db>",
+        "<Sg>-INF</Sg>",
+        "<Db>1,5</Db>",
+        "<D>12.50</D>",
+        "<B>true</B>",
+        "<B>0</B>",
+        "<B>yes</B>",
+        "<C>65</C>",
+        "<C>55296</C>",
+        "<C>65536</C>",
+        "<DT>2008-04-11T10:42:32.2731993-07:00</DT>",
+        "<DT>2008-13-11</DT>",
+        "<TS>PT9.0269026S</TS>",
+        "<TS>P1Y</TS>",
+        "<G>792e5b37-4505-47ef-b7d2-8711bb7affa8</G>",
+        "<G>nope</G>",
+        "<BA>AQID</BA>",
+        "<BA>A</BA>",
+        "<BA></BA>",
+        "<SS>AQID</SS>",
+        "<Version>6.1.7601.17514</Version>",
+        "<Version>6</Version>",
+        "<URI>http://x/</URI>",
+        "<XD>&lt;a/&gt;</XD>",
+        "<SBK>get-date_x000A_</SBK>",
+        "<S></S>",
+        "<S>text</S>",
+        "<S>a b\tc\nd</S>",
+        "<S>a\rb</S>",
+        "<S>a\r\nb</S>",
+        "<S>a]b</S>",
+        "<S>a]]>b</S>",
+        "<S>a>b</S>",
+        "<S>a&amp;b</S>",
+        "<S>a&b</S>",
+        "<S>a<b/></S>",
+        "<S><![CDATA[x]]></S>",
+        "<S>a<!-- c -->b</S>",
+        "<S>_x0041__x000D__x000A_</S>",
+        "<S>_xD83D__xDE00_</S>",
+        "<S>_xD83D_</S>",
+        "<S>_x004_</S>",
+        "<S>caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80</S>",
+        "<S>\xFF</S>",
+        "<S>\xC3</S>",
+        "<S>\xC0\x80</S>",
+        "<S>\xED\xA0\x80</S>",
+        "<S>\xEF\xBF\xBE</S>",
+        "<S>\xEF\xBF\xBF</S>",
+        "<S>\xF4\x90\x80\x80</S>",
+        "<S>\x01</S>",
+        "<S>\x7F</S>",
+        "<S>\xC2\x85</S>",
+        "<s>x</s>",
+        "<Nope>5</Nope>",
+        "<Nil />",
+        "<Nil/>",
+        "<Nil  />",
+        "<Nil></Nil>",
+        "<Nil>x</Nil>",
+        "<Nil /> ",
+        "<Nil /><Nil />",
+        "<Nil>",
+        "<S>",
+        "</S>",
+        "<>x</>",
+        "<S/>",
+        "<S />",
+        "<",
+        "<S>x</S",
+        "<Obj><I32>5</I32></Obj>",
+        "<Objs><I32>5</I32></Objs>",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        same_both_ways(cases[i], strlen(cases[i]));
+    same_both_ways("<S>a\0b</S>", 10);
+    same_both_ways("<I32>5</I32>\0", 13);
+
+    /* Random documents around the fast path's edges. */
+    static const char *const tags[] = {"S",  "I32", "Nil", "B",       "C",
+                                       "Db", "G",   "BA",  "Version", "s"};
+    static const char *const bits[] = {
+        "a",
+        "5",
+        "-",
+        " ",
+        "\t",
+        "\n",
+        "\r",
+        "]",
+        "]]>",
+        ">",
+        "<",
+        "&",
+        "&amp;",
+        "&#65;",
+        "_x0041_",
+        "_x",
+        "\xC3\xA9",
+        "\xE2\x82\xAC",
+        "\xF0\x9F\x98\x80",
+        "\xFF",
+        "\xC3",
+        "\xEF\xBF\xBE",
+        "\x01",
+        "\x7F",
+        "0",
+        "1",
+        "true",
+        ".",
+        "e",
+        "/",
+        "=",
+        "\"",
+        "'",
+        "?",
+        "!",
+    };
+    unsigned long seed = 12345;
+    char doc[256];
+    for (int n = 0; n < 20000; n++) {
+        size_t len = 0;
+#define RND(m)                                                                                     \
+    ((seed = seed * 6364136223846793005ul + 1442695040888963407ul), (size_t)((seed >> 33) % (m)))
+        const char *open = tags[RND(sizeof tags / sizeof tags[0])];
+        const char *close = RND(8) ? open : tags[RND(sizeof tags / sizeof tags[0])];
+        len += (size_t)snprintf(doc + len, sizeof doc - len, "%s<%s>", RND(10) ? "" : " ", open);
+        size_t nb = RND(6);
+        for (size_t i = 0; i < nb; i++)
+            len += (size_t)snprintf(doc + len, sizeof doc - len, "%s",
+                                    bits[RND(sizeof bits / sizeof bits[0])]);
+        len += (size_t)snprintf(doc + len, sizeof doc - len, "</%s>%s", close,
+                                RND(6)   ? ""
+                                : RND(2) ? "\r\n"
+                                         : "x");
+#undef RND
+        same_both_ways(doc, len);
+    }
+}
+
+/* Errors from libxml2 stay off stderr (bad encodings are raised without a
+ * parser context), and the per-thread parser context comes back in a clean
+ * state after a document it failed on. */
+static void test_parse_quiet_and_reuse(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "<Obj><S>\xFF\xFE</S></Obj>",
+        "<Obj><S>\xC3</S></Obj>",
+        "<Obj><S>a",
+        "<Obj></Ob>",
+        "<?xml version=\"1.0\" encoding=\"bogus\"?><S>x</S>",
+        "<!DOCTYPE S [<!ENTITY e \"x\">]><S>&e;</S>",
+        "<Obj><S>&undefined;</S></Obj>",
+        "<S>\x01</S>",
+        "",
+        "<?xml version=\"1.0\"?><Obj><S>\xFF\xFE</S></Obj>",
+    };
+    fflush(stderr);
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fileno(tmp), 2), 2);
+    for (int round = 0; round < 3; round++) {
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            winrsh_psobject *o = (winrsh_psobject *)1;
+            int rc = wr_clixml_parse_full(&o, bad[i], strlen(bad[i]));
+            assert_int_equal(rc, WINRSH_EPROTO);
+            assert_null(o);
+            /* The same context, reused, still parses. */
+            o = NULL;
+            const char *good =
+                "<Obj RefId=\"0\"><MS><S N=\"a\">x</S><I32 N=\"b\">7</I32></MS></Obj>";
+            assert_int_equal(wr_clixml_parse_full(&o, good, strlen(good)), 0);
+            int32_t v = 0;
+            assert_int_equal(winrsh_psobject_get_int32(winrsh_psobject_prop(o, "b"), &v), 0);
+            assert_int_equal(v, 7);
+            winrsh_psobject_free(o);
+        }
+    }
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    assert_int_equal(ftell(tmp), 0);
+    fclose(tmp);
+}
+
+/* Many distinct element names: the parser context's dictionary is bounded
+ * (the context is replaced), and parsing goes on. */
+static void test_parse_many_names(void **state)
+{
+    (void)state;
+    char doc[128];
+    for (int i = 0; i < 20000; i++) {
+        int n = snprintf(doc, sizeof doc, "<Obj><Props><E%d N=\"p%d\" /></Props></Obj>", i, i);
+        winrsh_psobject *o = (winrsh_psobject *)1;
+        assert_int_equal(wr_clixml_parse_full(&o, doc, (size_t)n), WINRSH_EPROTO);
+        assert_null(o);
+    }
+    winrsh_psobject *o = parse_ok("<Obj><Props><S N=\"a\">x</S></Props></Obj>");
+    winrsh_psobject_free(o);
+}
+
+/* Several threads parse at once, each with its own parser context. */
+static void *parse_thread(void *arg)
+{
+    intptr_t id = (intptr_t)arg;
+    char doc[256];
+    for (int i = 0; i < 2000; i++) {
+        int n = (i % 2) ? snprintf(doc, sizeof doc, "<I32>%d</I32>", i + (int)id * 100000)
+                        : snprintf(doc, sizeof doc,
+                                   "<Obj RefId=\"0\"><TN RefId=\"0\"><T>T%d</T></TN><MS>"
+                                   "<I32 N=\"v\">%d</I32><S N=\"s\">t\r\n&amp;</S></MS></Obj>",
+                                   (int)id, i + (int)id * 100000);
+        winrsh_psobject *o = NULL;
+        if (wr_clixml_parse(&o, doc, (size_t)n) != 0)
+            return (void *)1;
+        const winrsh_psobject *v = (i % 2) ? o : winrsh_psobject_prop(o, "v");
+        int32_t x = -1;
+        int bad = winrsh_psobject_get_int32(v, &x) != 0 || x != i + (int)id * 100000;
+        winrsh_psobject_free(o);
+        if (bad)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_parse_threads(void **state)
+{
+    (void)state;
+    pthread_t t[4];
+    for (intptr_t i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, parse_thread, (void *)i), 0);
+    for (int i = 0; i < 4; i++) {
+        void *res = (void *)1;
+        assert_int_equal(pthread_join(t[i], &res), 0);
+        assert_null(res);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_primitives), cmocka_unit_test(test_escapes),
+        cmocka_unit_test(test_primitives),
+        cmocka_unit_test(test_escapes),
         cmocka_unit_test(test_roundtrip_non_string_kinds),
-        cmocka_unit_test(test_objects),    cmocka_unit_test(test_constructors),
-        cmocka_unit_test(test_malformed),  cmocka_unit_test(test_recordings),
+        cmocka_unit_test(test_objects),
+        cmocka_unit_test(test_constructors),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_recordings),
+        cmocka_unit_test(test_tiny_fast_path),
+        cmocka_unit_test(test_parse_quiet_and_reuse),
+        cmocka_unit_test(test_parse_many_names),
+        cmocka_unit_test(test_parse_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
