@@ -16,12 +16,14 @@
 #include "common/mem.h"
 #include "fault.h"
 #include "ns.h"
+#include "receive_stream.h"
 #include "xml.h"
 
 struct wr_shell {
     wr_wsman *ws; /* borrowed */
     char *resource_uri;
     char *id;
+    wr_receive_stream rs; /* the Receive hot path, reused */
 };
 
 /* Build helpers: literal markup and escaped values, first error wins. */
@@ -209,6 +211,7 @@ void wr_shell_free(wr_shell *s)
         return;
     free(s->resource_uri);
     free(s->id);
+    wr_receive_stream_free(&s->rs);
     free(s);
 }
 
@@ -400,25 +403,32 @@ static int decode_stream(const xmlNode *n, wr_buf *out)
     return wr_base64_decoder_finish(&d);
 }
 
-static int parse_exit_code(const xmlNode *state, wr_receive_result *res)
+/* `t`: the trimmed text of rsp:ExitCode, NULL if absent or empty. */
+static int exit_code_of(const char *t, wr_receive_result *res)
 {
-    int rc = 0;
-    char *t = wr_xml_text(wr_xml_child(state, WR_NS_SHELL, "ExitCode"), &rc);
-    if (rc)
-        return oom();
     if (!t)
         return 0;
     char *end;
     errno = 0;
     long long v = strtoll(t, &end, 10);
     int bad = errno || *end || end == t;
-    free(t);
     if (bad)
         return wr_error_set(WINRSH_EPROTO, WINRSH_ERRCLASS_SOAP,
                             "Receive: rsp:ExitCode is not an integer");
     res->have_exit_code = 1;
     res->exit_code = v;
     return 0;
+}
+
+static int parse_exit_code(const xmlNode *state, wr_receive_result *res)
+{
+    int rc = 0;
+    char *t = wr_xml_text(wr_xml_child(state, WR_NS_SHELL, "ExitCode"), &rc);
+    if (rc)
+        return oom();
+    rc = exit_code_of(t, res);
+    free(t);
+    return rc;
 }
 
 static int is_done(const char *state)
@@ -484,6 +494,53 @@ int wr_shell_parse_receive(const xmlNode *body, const char *command_id, wr_strea
     return rc;
 }
 
+/* wr_shell_parse_receive over the events of the SAX pass: the same walk,
+ * in the same order, with the same errors. */
+static int deliver_receive(const wr_receive_stream *rs, const char *command_id, wr_stream_cb cb,
+                           void *payload, wr_receive_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    int rc = 0;
+    for (size_t i = 0; i < rs->nev && !rc; i++) {
+        const wr_rs_event *e = &rs->ev[i];
+        if (e->kind == WR_RS_STREAM) {
+            if (e->bad)
+                rc = wr_error_set(WINRSH_EPROTO, WINRSH_ERRCLASS_SOAP,
+                                  "Receive: stream %.32s holds invalid base64",
+                                  e->name ? e->name : "(unnamed)");
+            else if (cb && cb(e->name ? e->name : "", e->command_id,
+                              rs->data.data ? rs->data.data + e->off : NULL, e->len,
+                              xs_true(e->end), payload))
+                rc = wr_error_set(WINRSH_EUSER, WINRSH_ERRCLASS_NONE,
+                                  "Receive: stopped by the output callback");
+        } else if ((!command_id || !e->command_id || same_id(e->command_id, command_id)) &&
+                   is_done(e->state)) {
+            res->done = 1;
+            rc = exit_code_of(e->exit_code, res);
+        }
+    }
+    return rc;
+}
+
+int wr_shell_parse_receive_text(const char *data, size_t len, const char *message_id,
+                                const char *command_id, wr_stream_cb cb, void *payload,
+                                wr_receive_result *res)
+{
+    wr_receive_stream rs = WR_RECEIVE_STREAM_INIT;
+    int rc = -1;
+    memset(res, 0, sizeof(*res));
+    if (wr_receive_stream_parse(&rs, data, len, message_id))
+        rc = deliver_receive(&rs, command_id, cb, payload, res);
+    wr_receive_stream_free(&rs);
+    return rc;
+}
+
+static int read_receive(void *ctx, const char *data, size_t len, const char *message_id)
+{
+    wr_shell *s = ctx;
+    return wr_receive_stream_parse(&s->rs, data, len, message_id);
+}
+
 int wr_shell_receive(wr_shell *s, const wr_shell_receive_args *a, wr_receive_result *res)
 {
     memset(res, 0, sizeof(*res));
@@ -491,9 +548,25 @@ int wr_shell_receive(wr_shell *s, const wr_shell_receive_args *a, wr_receive_res
     int rc = wr_shell_build_receive(&body, a->streams, a->command_id);
     static const wr_option keepalive = {"WSMAN_CMDSHELL_OPTION_KEEPALIVE", "TRUE", 0};
     wr_reply reply = WR_REPLY_INIT;
-    if (!rc)
-        rc = shell_call(s, WR_ACTION_RECEIVE, &keepalive, 1, a->timeout_ms, &body, &reply);
+    int taken = 0;
+    if (!rc) {
+        wr_wsman_call c = {.action = WR_ACTION_RECEIVE,
+                           .resource_uri = s->resource_uri,
+                           .shell_id = s->id,
+                           .options = &keepalive,
+                           .noptions = 1,
+                           .timeout_ms = a->timeout_ms,
+                           .body = (const char *)body.data,
+                           .body_len = body.len};
+        wr_reply_reader rd = {read_receive, s};
+        rc = wr_wsman_request_read(s->ws, &c, &reply, &rd, &taken);
+    }
     wr_buf_free(&body);
+    if (!rc && taken) {
+        rc = deliver_receive(&s->rs, a->command_id, a->cb, a->payload, res);
+        wr_receive_stream_reset(&s->rs);
+        return rc;
+    }
     if (rc == WINRSH_EFAULT) {
         /* MS-WSMV 3.1.4.14: no output within OperationTimeout is answered
          * with w:TimedOut (0x80338029); it only means "ask again". */

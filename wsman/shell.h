@@ -99,6 +99,14 @@ int wr_shell_build_receive(wr_buf *out, const char *streams, const char *command
 /* Walk a ReceiveResponse body: streams to cb, then the command state. */
 int wr_shell_parse_receive(const xmlNode *body, const char *command_id, wr_stream_cb cb,
                            void *payload, wr_receive_result *res);
+/* The same walk over a whole reply body (data[len] == 0) by the streaming
+ * reader wr_shell_receive uses (wsman/receive_stream.h): -1 if that reader
+ * leaves the reply to the DOM path (a fault, another a:RelatesTo than
+ * message_id, malformed input...), else what wr_shell_parse_receive returns
+ * for it, with the same callbacks. For tests and the fuzz target. */
+int wr_shell_parse_receive_text(const char *data, size_t len, const char *message_id,
+                                const char *command_id, wr_stream_cb cb, void *payload,
+                                wr_receive_result *res);
 /* Receive one batch. A w:TimedOut fault is not an error: 0 with
  * res->timed_out = 1, so the caller receives again. */
 int wr_shell_receive(wr_shell *s, const wr_shell_receive_args *a, wr_receive_result *res);

@@ -117,7 +117,8 @@ static int take_interrupt(wr_wsman *w)
 
 /* Post `req` and parse what comes back; faults become errors here. */
 static int exchange(wr_wsman *w, const char *what, const wr_buf *req, long timeout_ms,
-                    wr_reply *reply)
+                    wr_reply *reply, const wr_reply_reader *rd, const char *message_id,
+                    int *taken)
 {
     if (take_interrupt(w))
         return wr_error_set(WINRSH_EINTR, WINRSH_ERRCLASS_NONE, "%s: interrupted", what);
@@ -151,6 +152,14 @@ static int exchange(wr_wsman *w, const char *what, const wr_buf *req, long timeo
                           what, status);
         wr_error_set_http_status(status);
         return rc;
+    }
+    if (rd && status == 200 &&
+        rd->read(rd->ctx, (const char *)resp.data, resp.len, message_id) == 1) {
+        /* Checked by the reader: an envelope without a fault answering
+         * message_id; nothing else to do here. */
+        *taken = 1;
+        wr_buf_free(&resp);
+        return 0;
     }
     rc = wr_reply_parse(reply, (const char *)resp.data, resp.len);
     wr_buf_free(&resp);
@@ -206,7 +215,17 @@ int wr_wsman_envelope_size(wr_wsman *w, const wr_wsman_call *c, size_t *size)
 
 int wr_wsman_request(wr_wsman *w, const wr_wsman_call *c, wr_reply *reply)
 {
+    return wr_wsman_request_read(w, c, reply, NULL, NULL);
+}
+
+int wr_wsman_request_read(wr_wsman *w, const wr_wsman_call *c, wr_reply *reply,
+                          const wr_reply_reader *rd, int *taken)
+{
     memset(reply, 0, sizeof(*reply));
+    int dummy = 0;
+    if (!taken)
+        taken = &dummy;
+    *taken = 0;
     char message_id[48];
     int rc = new_uuid(message_id);
     if (rc)
@@ -223,7 +242,7 @@ int wr_wsman_request(wr_wsman *w, const wr_wsman_call *c, wr_reply *reply)
         wr_tracef(w->tracer, "wsman: %s (shell %s)", what, c->shell_id);
     else
         wr_tracef(w->tracer, "wsman: %s", what);
-    rc = exchange(w, what, &req, timeout, reply);
+    rc = exchange(w, what, &req, timeout, reply, rd, message_id, taken);
     wr_buf_free(&req);
     /* A reply to some other message means we and the server disagree about
      * the conversation; nothing in it can be trusted, fault or not. A fault
@@ -248,7 +267,7 @@ int wr_wsman_identify(wr_wsman *w, wr_identity *out)
     wr_reply reply = WR_REPLY_INIT;
     if (!rc) {
         wr_tracef(w->tracer, "wsman: Identify");
-        rc = exchange(w, "Identify", &req, w->operation_timeout_ms, &reply);
+        rc = exchange(w, "Identify", &req, w->operation_timeout_ms, &reply, NULL, NULL, NULL);
     }
     wr_buf_free(&req);
     /*

@@ -86,6 +86,25 @@ typedef struct wr_wsman_call {
  */
 int wr_wsman_request(wr_wsman *w, const wr_wsman_call *call, wr_reply *reply);
 
+/*
+ * A reader that may take a reply instead of the DOM (the Receive hot path,
+ * receive_stream.h). It is called with the whole plaintext body of an HTTP
+ * 200 answer (data[len] == 0) and the a:MessageID of the request, and returns
+ * 1 only if the reply is a SOAP envelope without a fault whose a:RelatesTo
+ * equals message_id and it has read what it needs from it; 0 lets the reply
+ * go the usual way (wr_reply_parse, faults, a:RelatesTo), with every error
+ * reported as wr_wsman_request reports it.
+ */
+typedef struct wr_reply_reader {
+    int (*read)(void *ctx, const char *data, size_t len, const char *message_id);
+    void *ctx;
+} wr_reply_reader;
+
+/* wr_wsman_request, offering the reply to `rd` first (may be NULL). On 0
+ * with *taken set, the reader has the reply and `reply` is empty. */
+int wr_wsman_request_read(wr_wsman *w, const wr_wsman_call *call, wr_reply *reply,
+                          const wr_reply_reader *rd, int *taken);
+
 /* The size in bytes of the envelope `call` would produce (for callers that
  * must fit data below MaxEnvelopeSize). */
 int wr_wsman_envelope_size(wr_wsman *w, const wr_wsman_call *call, size_t *size);

@@ -3,11 +3,13 @@
  * Windows replies, and the Receive cycle: w:TimedOut is not an error, a
  * callback can stop, bad base64 is a protocol error.
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 #include <libxml/parser.h>
@@ -15,6 +17,7 @@
 #include "common/error.h"
 #include "recording.h"
 #include "wsman/envelope.h"
+#include "wsman/fault.h"
 #include "wsman/ns.h"
 #include "wsman/shell.h"
 #include "wsman/wsman.h"
@@ -298,6 +301,160 @@ static void test_receive_fault_is_error(void **state)
     rec_free(&rec);
 }
 
+/* ---- The streaming reader (wsman/receive_stream.c) against the DOM walk -- */
+
+/* Everything a walk tells: callbacks, result, error. */
+static void transcript(wr_buf *t, int rc, const seen *s, const wr_receive_result *res)
+{
+    wr_buf_printf(t, "rc=%d done=%d have=%d exit=%lld calls=%d log=%s out=", rc, res->done,
+                  res->have_exit_code, (long long)res->exit_code, s->calls, wr_buf_cstr(&s->log));
+    wr_buf_append(t, s->out.data, s->out.len);
+    wr_buf_puts(t, " err=");
+    wr_buf_append(t, s->err.data, s->err.len);
+    wr_buf_printf(t, " msg=%s", rc ? winrsh_error_last()->message : "");
+}
+
+/* Compare both readers on one reply; returns whether the stream reader took
+ * it. `id`: our a:MessageID (NULL: the reply's own a:RelatesTo). */
+static int compare_readers(const char *xml, const char *id, const char *cid, int stop_after)
+{
+    wr_reply r = WR_REPLY_INIT;
+    int prc = wr_reply_parse(&r, xml, strlen(xml));
+    if (!id)
+        id = r.relates_to;
+    seen a = {WR_BUF_INIT, WR_BUF_INIT, WR_BUF_INIT, 0, stop_after};
+    seen b = {WR_BUF_INIT, WR_BUF_INIT, WR_BUF_INIT, 0, stop_after};
+    wr_receive_result ra, rb;
+    wr_buf ta = WR_BUF_INIT, tb = WR_BUF_INIT;
+    int brc = wr_shell_parse_receive_text(xml, strlen(xml), id, cid, on_stream, &b, &rb);
+    if (brc != -1)
+        transcript(&tb, brc, &b, &rb);
+    if (brc != -1) {
+        /* Taken: the DOM path must see a non-fault reply answering id. */
+        assert_int_equal(prc, 0);
+        assert_null(wr_fault_find(r.body));
+        assert_non_null(r.relates_to);
+        assert_int_equal(strcasecmp(r.relates_to, id), 0);
+        int arc = wr_shell_parse_receive(r.body, cid, on_stream, &a, &ra);
+        transcript(&ta, arc, &a, &ra);
+        assert_string_equal(wr_buf_cstr(&ta), wr_buf_cstr(&tb));
+    }
+    wr_reply_free(&r);
+    seen_free(&a);
+    seen_free(&b);
+    wr_buf_free(&ta);
+    wr_buf_free(&tb);
+    winrsh_error_clear();
+    return brc != -1;
+}
+
+/* Every recorded ReceiveResponse reads the same both ways. */
+static void test_stream_reader_recordings(void **state)
+{
+    (void)state;
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s/pypsrp/responses", WINRSH_FIXTURES);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int taken = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        if (n < 5 || strcmp(de->d_name + n - 4, ".yml") != 0)
+            continue;
+        recording rec = rec_load(de->d_name);
+        for (size_t i = 0; i < rec.n; i++) {
+            const char *resp = rec.msgs[i].response;
+            if (!resp || !strstr(resp, "ReceiveResponse"))
+                continue;
+            int t = compare_readers(resp, NULL, NULL, 0);
+            taken += t;
+            if (t) {
+                compare_readers(resp, NULL, "11111111-0000-0000-0000-000000000000", 0);
+                compare_readers(resp, NULL, NULL, 1);
+            }
+            /* Another conversation: left to the DOM path. */
+            assert_false(compare_readers(resp, "uuid:not-ours", NULL, 0));
+        }
+        rec_free(&rec);
+    }
+    closedir(d);
+    assert_true(taken > 20);
+}
+
+#define HDR_OPEN(id)                                                                               \
+    "<s:Envelope xmlns:s=\"" WR_NS_SOAP "\" xmlns:a=\"" WR_NS_ADDRESSING                           \
+    "\" xmlns:rsp=\"" WR_NS_SHELL "\"><s:Header><a:RelatesTo>" id "</a:RelatesTo></s:Header>"
+#define ST_DONE "\"" WR_COMMAND_STATE_DONE "\""
+
+/* Edge cases: the same answer both ways, and which ones the stream reader
+ * leaves to the DOM path. */
+static void test_stream_reader_edges(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *xml;
+        int taken;
+    } cases[] = {
+        /* Comments, character and predefined references, CDATA, blanks. */
+        {HDR_OPEN(" uuid:M ") "<s:Body><rsp:ReceiveResponse><rsp:Stream Name=\"stdout\" "
+                              "CommandId=\"C\">aG<!-- x -->k&#78;\n Cg==<x>QUFB</x></rsp:Stream>"
+                              "<rsp:Stream Name='stderr' End='true'><![CDATA[aGk=]]></rsp:Stream>"
+                              "<rsp:CommandState CommandId=\"c\" State=" ST_DONE
+                              "><rsp:ExitCode> 7 </rsp:ExitCode><rsp:ExitCode>8</rsp:ExitCode>"
+                              "</rsp:CommandState></rsp:ReceiveResponse></s:Body></s:Envelope>",
+         1},
+        /* Bad base64 after good output; a bad exit code; an empty name. */
+        {HDR_OPEN("uuid:m") "<s:Body><rsp:ReceiveResponse><rsp:Stream Name=\"stdout\">aGk=</rsp:Stream>"
+                            "<rsp:Stream Name=\"\">a!!=</rsp:Stream></rsp:ReceiveResponse>"
+                            "</s:Body></s:Envelope>",
+         1},
+        {HDR_OPEN("uuid:M") "<s:Body><rsp:ReceiveResponse><rsp:Stream>aGk</rsp:Stream>"
+                            "</rsp:ReceiveResponse></s:Body></s:Envelope>",
+         1},
+        {HDR_OPEN("uuid:M") "<s:Body><rsp:ReceiveResponse><rsp:CommandState State=" ST_DONE
+                            "><rsp:ExitCode>x</rsp:ExitCode></rsp:CommandState><rsp:Stream "
+                            "Name=\"stdout\">aGk=</rsp:Stream></rsp:ReceiveResponse></s:Body>"
+                            "</s:Envelope>",
+         1},
+        /* Second Body, second ReceiveResponse, second RelatesTo: ignored. */
+        {HDR_OPEN("uuid:M") "<s:Body><rsp:ReceiveResponse/><rsp:ReceiveResponse><rsp:Stream "
+                            "Name=\"x\">aGk=</rsp:Stream></rsp:ReceiveResponse></s:Body><s:Body>"
+                            "<s:Fault/></s:Body></s:Envelope>",
+         1},
+        /* Prefixed and namespaced look-alikes are not ours to read. */
+        {HDR_OPEN("uuid:M") "<s:Body><rsp:ReceiveResponse xmlns:q=\"urn:q\"><rsp:Stream "
+                            "q:Name=\"a\" Name=\"b\"><q:x>QUFB</q:x>aGk=</rsp:Stream><q:Stream "
+                            "Name=\"c\">aGk=</q:Stream></rsp:ReceiveResponse></s:Body></s:Envelope>",
+         1},
+        /* Left to the DOM path: */
+        {HDR_OPEN("uuid:M") "<s:Body><s:Fault/><rsp:ReceiveResponse/></s:Body></s:Envelope>", 0},
+        {HDR_OPEN("uuid:M") "<s:Body><rsp:ReceiveResponse><rsp:Stream Name=\"a&amp;b\">aGk="
+                            "</rsp:Stream></rsp:ReceiveResponse></s:Body></s:Envelope>",
+         0},
+        {"<!DOCTYPE s:Envelope [<!ENTITY e \"aGk=\">]>" HDR_OPEN(
+             "uuid:M") "<s:Body><rsp:ReceiveResponse><rsp:Stream Name=\"a\">&e;</rsp:Stream>"
+                       "</rsp:ReceiveResponse></s:Body></s:Envelope>",
+         0},
+        {HDR_OPEN("uuid:M") "<s:Body><rsp:ReceiveResponse><rsp:Stream Name=\"a\">aGk=</rsp:Stream>"
+                            "</rsp:ReceiveResponse></s:Body></s:Envelope><x/>",
+         0},
+        {HDR_OPEN("uuid:N") "<s:Body><rsp:ReceiveResponse/></s:Body></s:Envelope>", 0},
+        {HDR_OPEN("") "<s:Body><rsp:ReceiveResponse/></s:Body></s:Envelope>", 0},
+        {HDR_OPEN("uuid:M") "<s:Body/></s:Envelope>", 0},
+        {HDR_OPEN("uuid:M") "</s:Envelope>", 0},
+        {"<x/>", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (int stop = 0; stop < 3; stop++) {
+            int t = compare_readers(cases[i].xml, "uuid:M", NULL, stop);
+            if (t != cases[i].taken)
+                fail_msg("case %zu: taken %d, expected %d", i, t, cases[i].taken);
+            compare_readers(cases[i].xml, "uuid:M", "C", stop);
+        }
+    }
+}
+
 static int teardown_all(void **state)
 {
     (void)state;
@@ -317,6 +474,8 @@ int main(void)
         cmocka_unit_test(test_edge_cases),
         cmocka_unit_test(test_timed_out_then_output),
         cmocka_unit_test(test_receive_fault_is_error),
+        cmocka_unit_test(test_stream_reader_recordings),
+        cmocka_unit_test(test_stream_reader_edges),
     };
     return cmocka_run_group_tests(tests, NULL, teardown_all);
 }
