@@ -139,6 +139,23 @@ static size_t wb_max_blob(wr_psrp_binding *b)
     return max ? max : 1024;
 }
 
+/* <open>base64 of the fragments</close>: the creationXml of a Create or
+ * the connectXml of a Connect. */
+static int wrap_fragments(wr_buf *out, const char *open, const char *close,
+                          const unsigned char *frags, size_t len)
+{
+    int rc = wr_buf_puts(out, open);
+    if (!rc)
+        rc = wr_base64_encode(out, frags, len);
+    if (!rc)
+        rc = wr_buf_puts(out, close);
+    if (rc) {
+        wr_buf_free(out);
+        return oom();
+    }
+    return 0;
+}
+
 static int wb_open_pool(wr_psrp_binding *b, const wr_guid *rpid, const unsigned char *frags,
                         size_t len)
 {
@@ -149,15 +166,9 @@ static int wb_open_pool(wr_psrp_binding *b, const wr_guid *rpid, const unsigned 
     char id[37];
     wr_guid_format(rpid, 1, id);
     wr_buf extra = WR_BUF_INIT;
-    int rc = wr_buf_puts(&extra, PS_CREATION_XML_OPEN);
-    if (!rc)
-        rc = wr_base64_encode(&extra, frags, len);
-    if (!rc)
-        rc = wr_buf_puts(&extra, PS_CREATION_XML_CLOSE);
-    if (rc) {
-        wr_buf_free(&extra);
-        return oom();
-    }
+    int rc = wrap_fragments(&extra, PS_CREATION_XML_OPEN, PS_CREATION_XML_CLOSE, frags, len);
+    if (rc)
+        return rc;
     const wr_option options[] = {{"protocolversion", PS_PROTOCOL_VERSION, 1},
                                  {"WINRS_NOPROFILE", "TRUE", 1}};
     wr_shell_create_args a = {
@@ -473,15 +484,9 @@ static int wb_connect_pool(wr_psrp_binding *b, const wr_guid *rpid, const unsign
     char id[37];
     wr_guid_format(rpid, 1, id);
     wr_buf extra = WR_BUF_INIT;
-    int rc = wr_buf_puts(&extra, PS_CONNECT_XML_OPEN);
-    if (!rc)
-        rc = wr_base64_encode(&extra, frags, len);
-    if (!rc)
-        rc = wr_buf_puts(&extra, PS_CONNECT_XML_CLOSE);
-    if (rc) {
-        wr_buf_free(&extra);
-        return oom();
-    }
+    int rc = wrap_fragments(&extra, PS_CONNECT_XML_OPEN, PS_CONNECT_XML_CLOSE, frags, len);
+    if (rc)
+        return rc;
     const wr_option options[] = {{"protocolversion", PS_PROTOCOL_VERSION, 1}};
     wr_reply reply = WR_REPLY_INIT;
     rc = wr_shell_connect(wb->ws, wb->resource_uri, id, options, 1, wr_buf_cstr(&extra), &reply);

@@ -30,6 +30,7 @@
 
 #include "common/error.h"
 #include "ns.h"
+#include "build.h"
 #include "xml.h"
 
 #define ENVELOPE_OPEN                                                                              \
@@ -41,17 +42,6 @@ void wr_duration_format(char out[32], long ms)
     if (ms < 0)
         ms = 0;
     snprintf(out, 32, "PT%ld.%03ldS", ms / 1000, ms % 1000);
-}
-
-/* Append literal markup; escaping is for values only. */
-static int lit(wr_buf *b, const char *s, int rc)
-{
-    return rc ? rc : wr_buf_puts(b, s);
-}
-
-static int val(wr_buf *b, const char *s, const char *what, int rc)
-{
-    return rc ? rc : wr_xml_escape_str(b, s, what);
 }
 
 int wr_envelope_build(wr_buf *out, const wr_envelope *e, const char *body, size_t body_len)

@@ -17,6 +17,7 @@
 #include "fault.h"
 #include "ns.h"
 #include "receive_stream.h"
+#include "build.h"
 #include "xml.h"
 
 struct wr_shell {
@@ -25,24 +26,6 @@ struct wr_shell {
     char *id;
     wr_receive_stream rs; /* the Receive hot path, reused */
 };
-
-/* Build helpers: literal markup and escaped values, first error wins. */
-static int lit(wr_buf *b, const char *s, int rc)
-{
-    return rc ? rc : wr_buf_puts(b, s);
-}
-
-static int val(wr_buf *b, const char *s, const char *what, int rc)
-{
-    return rc ? rc : wr_xml_escape_str(b, s, what);
-}
-
-static int built(int rc)
-{
-    if (rc == WINRSH_ENOMEM)
-        return wr_error_set(rc, WINRSH_ERRCLASS_NOMEMORY, "out of memory building a request");
-    return rc;
-}
 
 static int oom(void)
 {

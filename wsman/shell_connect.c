@@ -22,29 +22,13 @@
 #include "common/mem.h"
 #include "fault.h"
 #include "ns.h"
+#include "build.h"
 #include "xml.h"
 
 /* MaxElements of an Enumerate and each Pull (what pypsrp and winrm.exe
  * ask), and a bound on the Pulls of one enumeration. */
 #define ENUM_MAX_ELEMENTS "32000"
 #define ENUM_MAX_PULLS 1000
-
-static int lit(wr_buf *b, const char *s, int rc)
-{
-    return rc ? rc : wr_buf_puts(b, s);
-}
-
-static int val(wr_buf *b, const char *s, const char *what, int rc)
-{
-    return rc ? rc : wr_xml_escape_str(b, s, what);
-}
-
-static int built(int rc)
-{
-    if (rc == WINRSH_ENOMEM)
-        return wr_error_set(rc, WINRSH_ERRCLASS_NOMEMORY, "out of memory building a request");
-    return rc;
-}
 
 static int oom(void)
 {

@@ -49,12 +49,12 @@
 #include "winrsh/runspace.h"
 #include "winrsh/session.h"
 
+#include "find_pwsh.h"
+
 extern char **environ;
 
 #define WAIT_MS 30000L /* pwsh starts in 1-3 s; generous, never unbounded */
 
-static char g_pwsh[PATH_MAX];
-static char g_why[3 * PATH_MAX];
 static char g_url[256];
 static char g_log[64];
 static pid_t g_host = -1;
@@ -64,67 +64,6 @@ static long long now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int executable(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
-}
-
-static int find_pwsh(void)
-{
-    const char *env = getenv("WINRSH_TEST_PWSH");
-    if (env && *env) {
-        if (executable(env)) {
-            snprintf(g_pwsh, sizeof g_pwsh, "%s", env);
-            return 1;
-        }
-        snprintf(g_why, sizeof g_why, "WINRSH_TEST_PWSH=%s is not an executable file", env);
-        return 0;
-    }
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    char cand[PATH_MAX];
-    if (xdg && *xdg)
-        snprintf(cand, sizeof cand, "%s/winrsh/pwsh-7.6.9/pwsh", xdg);
-    else
-        snprintf(cand, sizeof cand, "%s/.cache/winrsh/pwsh-7.6.9/pwsh", home ? home : "");
-    const char *tries[] = {cand, "/root/.cache/winrsh/pwsh-7.6.9/pwsh"};
-    for (size_t i = 0; i < 2; i++)
-        if (executable(tries[i])) {
-            snprintf(g_pwsh, sizeof g_pwsh, "%s", tries[i]);
-            return 1;
-        }
-    const char *path = getenv("PATH");
-    char c2[PATH_MAX];
-    for (const char *p = path ? path : ""; *p;) {
-        size_t dl = strcspn(p, ":");
-        if (dl && dl < sizeof c2 - 6) {
-            memcpy(c2, p, dl);
-            memcpy(c2 + dl, "/pwsh", 6);
-            if (executable(c2)) {
-                snprintf(g_pwsh, sizeof g_pwsh, "%s", c2);
-                return 1;
-            }
-        }
-        p += dl;
-        if (*p == ':')
-            p++;
-    }
-    snprintf(g_why, sizeof g_why,
-             "no PowerShell found: WINRSH_TEST_PWSH is not set, %s does not exist (scripts/setup "
-             "installs it), and there is no pwsh on PATH",
-             cand);
-    return 0;
-}
-
-static void need_pwsh(void)
-{
-    if (g_pwsh[0])
-        return;
-    print_message("SKIPPED: %s\n", g_why);
-    skip();
 }
 
 /* ---- the test host ------------------------------------------------------------------ */

@@ -39,77 +39,10 @@
 #include "winrsh/errors.h"
 #include "winrsh/psobject.h"
 
+#include "find_pwsh.h"
+
 #define WAIT_MS 20000 /* pwsh starts in 1-2 s; generous, never unbounded */
 
-static char g_pwsh[PATH_MAX];
-static char g_why[3 * PATH_MAX];
-
-static int executable(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
-}
-
-/* Fills g_pwsh, or g_why with every place that was tried. */
-static int find_pwsh(void)
-{
-    const char *env = getenv("WINRSH_TEST_PWSH");
-    if (env && *env) {
-        snprintf(g_pwsh, sizeof g_pwsh, "%s", env);
-        return 1; /* asked for explicitly: used even if it is broken */
-    }
-    char tried[2 * PATH_MAX + 8] = "";
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    char cand[PATH_MAX];
-    if (xdg && *xdg)
-        snprintf(cand, sizeof cand, "%s/winrsh/pwsh-7.6.9/pwsh", xdg);
-    else
-        snprintf(cand, sizeof cand, "%s/.cache/winrsh/pwsh-7.6.9/pwsh", home ? home : "");
-    if (executable(cand)) {
-        snprintf(g_pwsh, sizeof g_pwsh, "%s", cand);
-        return 1;
-    }
-    snprintf(tried, sizeof tried, "%s", cand);
-    const char *fixed = "/root/.cache/winrsh/pwsh-7.6.9/pwsh";
-    if (strcmp(cand, fixed) != 0) {
-        if (executable(fixed)) {
-            snprintf(g_pwsh, sizeof g_pwsh, "%s", fixed);
-            return 1;
-        }
-        size_t l = strlen(tried);
-        snprintf(tried + l, sizeof tried - l, ", %s", fixed);
-    }
-    const char *path = getenv("PATH");
-    for (const char *p = path ? path : ""; *p;) {
-        const char *colon = strchr(p, ':');
-        size_t dl = colon ? (size_t)(colon - p) : strlen(p);
-        if (dl && dl < sizeof cand - 6) {
-            memcpy(cand, p, dl);
-            memcpy(cand + dl, "/pwsh", 6);
-            if (executable(cand)) {
-                snprintf(g_pwsh, sizeof g_pwsh, "%s", cand);
-                return 1;
-            }
-        }
-        p += dl;
-        if (*p == ':')
-            p++;
-    }
-    snprintf(g_why, sizeof g_why,
-             "no PowerShell found: WINRSH_TEST_PWSH is not set, %s %s not exist, and there is "
-             "no pwsh on PATH (%s)",
-             tried, strchr(tried, ',') ? "do" : "does", path ? path : "unset");
-    return 0;
-}
-
-static void need_pwsh(void)
-{
-    if (g_pwsh[0])
-        return;
-    print_message("SKIPPED: %s\n", g_why);
-    skip();
-}
 
 static void trace_cb(winrsh_trace_kind kind, const char *text, size_t len, void *payload)
 {

@@ -30,68 +30,10 @@
 
 #include "winrsh/winrsh.h"
 
+#include "find_pwsh.h"
+
 #define WAIT_MS 20000L /* pwsh starts in 1-2 s; generous, never unbounded */
 
-static char g_pwsh[PATH_MAX];
-static char g_why[3 * PATH_MAX];
-
-static int executable(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
-}
-
-static int find_pwsh(void)
-{
-    const char *env = getenv("WINRSH_TEST_PWSH");
-    if (env && *env) {
-        snprintf(g_pwsh, sizeof g_pwsh, "%s", env);
-        return 1; /* asked for explicitly: used even if it is broken */
-    }
-    char cand[PATH_MAX];
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    if (xdg && *xdg)
-        snprintf(cand, sizeof cand, "%s/winrsh/pwsh-7.6.9/pwsh", xdg);
-    else
-        snprintf(cand, sizeof cand, "%s/.cache/winrsh/pwsh-7.6.9/pwsh", home ? home : "");
-    const char *fixed = "/root/.cache/winrsh/pwsh-7.6.9/pwsh";
-    const char *tries[] = {cand, fixed};
-    for (size_t i = 0; i < 2; i++)
-        if (executable(tries[i])) {
-            snprintf(g_pwsh, sizeof g_pwsh, "%s", tries[i]);
-            return 1;
-        }
-    const char *path = getenv("PATH");
-    char c2[PATH_MAX];
-    for (const char *p = path ? path : ""; *p;) {
-        size_t dl = strcspn(p, ":");
-        if (dl && dl < sizeof c2 - 6) {
-            memcpy(c2, p, dl);
-            memcpy(c2 + dl, "/pwsh", 6);
-            if (executable(c2)) {
-                snprintf(g_pwsh, sizeof g_pwsh, "%s", c2);
-                return 1;
-            }
-        }
-        p += dl;
-        if (*p == ':')
-            p++;
-    }
-    snprintf(g_why, sizeof g_why,
-             "no PowerShell found: WINRSH_TEST_PWSH is not set, neither %s nor %s exists, and "
-             "there is no pwsh on PATH (%s)",
-             cand, fixed, path ? path : "unset");
-    return 0;
-}
-
-static void need_pwsh(void)
-{
-    if (g_pwsh[0])
-        return;
-    print_message("SKIPPED: %s\n", g_why);
-    skip();
-}
 
 /* Children of this process (alive or zombie), from /proc. */
 static int count_children(void)

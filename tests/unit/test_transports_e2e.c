@@ -56,6 +56,8 @@
 #include "winrsh/psobject.h"
 #include "winrsh/runspace.h"
 
+#include "find_pwsh.h"
+
 extern char **environ;
 
 #define VMID "6f0a4b2c-1d2e-4f30-8a41-52b6c7d8e9f0"
@@ -257,69 +259,7 @@ static int driver(int argc, char **argv)
 
 /* ---- the stand-in broker ------------------------------------------------------------------- */
 
-static char g_pwsh[PATH_MAX];
-static char g_why[3 * PATH_MAX];
 static char g_tmp[64];
-
-static int executable(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
-}
-
-/* $WINRSH_TEST_PWSH (used even if broken), the winrsh cache, then PATH. */
-static int find_pwsh(void)
-{
-    const char *env = getenv("WINRSH_TEST_PWSH");
-    if (env && *env) {
-        snprintf(g_pwsh, sizeof g_pwsh, "%s", env);
-        return 1;
-    }
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    char cand[PATH_MAX];
-    if (xdg && *xdg)
-        snprintf(cand, sizeof cand, "%s/winrsh/pwsh-7.6.9/pwsh", xdg);
-    else
-        snprintf(cand, sizeof cand, "%s/.cache/winrsh/pwsh-7.6.9/pwsh", home ? home : "");
-    if (executable(cand)) {
-        snprintf(g_pwsh, sizeof g_pwsh, "%s", cand);
-        return 1;
-    }
-    if (executable("/root/.cache/winrsh/pwsh-7.6.9/pwsh")) {
-        snprintf(g_pwsh, sizeof g_pwsh, "/root/.cache/winrsh/pwsh-7.6.9/pwsh");
-        return 1;
-    }
-    const char *path = getenv("PATH");
-    for (const char *p = path ? path : ""; *p;) {
-        const char *colon = strchr(p, ':');
-        size_t dl = colon ? (size_t)(colon - p) : strlen(p);
-        if (dl && dl < sizeof cand - 6) {
-            memcpy(cand, p, dl);
-            memcpy(cand + dl, "/pwsh", 6);
-            if (executable(cand)) {
-                snprintf(g_pwsh, sizeof g_pwsh, "%s", cand);
-                return 1;
-            }
-        }
-        p += dl;
-        if (*p == ':')
-            p++;
-    }
-    snprintf(g_why, sizeof g_why,
-             "no PowerShell found: WINRSH_TEST_PWSH is not set, %s is not there, and there is "
-             "no pwsh on PATH",
-             cand);
-    return 0;
-}
-
-static void need_pwsh(void)
-{
-    if (g_pwsh[0])
-        return;
-    print_message("SKIPPED: %s\n", g_why);
-    skip();
-}
 
 typedef struct broker {
     pid_t pid;
