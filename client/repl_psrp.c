@@ -47,6 +47,7 @@
 #include <readline/readline.h>
 
 #include "output.h"
+#include "run_psrp.h"
 #include "run_winrs.h"
 #include "signals.h"
 
@@ -182,15 +183,7 @@ static int build(struct repl *r, const char *script, winrsh_pipeline **out)
         if (!rc)
             rc = winrsh_pipeline_add_command(p, "Out-Default");
     } else if (!rc) {
-        winrsh_psobject *w = NULL;
-        rc = winrsh_pipeline_add_command(p, "Out-String");
-        if (!rc)
-            rc = winrsh_pipeline_add_switch(p, "Stream");
-        if (!rc)
-            rc = winrsh_psobject_new_int32(&w, cli_tty_width());
-        if (!rc)
-            rc = winrsh_pipeline_add_parameter(p, "Width", w);
-        winrsh_psobject_free(w);
+        rc = cli_add_out_string(p, cli_tty_width());
     }
     if (rc) {
         winrsh_pipeline_free(p);

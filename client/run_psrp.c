@@ -423,6 +423,20 @@ static int pump_stdin(struct psrp_run *st, winrsh_pipeline *p, char *buf, int *o
 
 /* ---- running ------------------------------------------------------------- */
 
+int cli_add_out_string(winrsh_pipeline *p, int width)
+{
+    winrsh_psobject *w = NULL;
+    int rc = winrsh_pipeline_add_command(p, "Out-String");
+    if (!rc)
+        rc = winrsh_pipeline_add_switch(p, "Stream");
+    if (!rc)
+        rc = winrsh_psobject_new_int32(&w, width);
+    if (!rc)
+        rc = winrsh_pipeline_add_parameter(p, "Width", w);
+    winrsh_psobject_free(w);
+    return rc;
+}
+
 static int terminal_width(void)
 {
     struct winsize ws;
@@ -489,18 +503,8 @@ static int build_pipeline(winrsh_runspace *rs, struct psrp_run *st, const char *
     int rc = winrsh_pipeline_new(&p, rs, &po);
     if (!rc)
         rc = winrsh_pipeline_add_script(p, script);
-    if (!rc && !st->json) {
-        /* The remote side formats, as its console would, for our width. */
-        winrsh_psobject *w = NULL;
-        rc = winrsh_pipeline_add_command(p, "Out-String");
-        if (!rc)
-            rc = winrsh_pipeline_add_switch(p, "Stream");
-        if (!rc)
-            rc = winrsh_psobject_new_int32(&w, terminal_width());
-        if (!rc)
-            rc = winrsh_pipeline_add_parameter(p, "Width", w);
-        winrsh_psobject_free(w);
-    }
+    if (!rc && !st->json)
+        rc = cli_add_out_string(p, terminal_width());
     if (rc) {
         winrsh_pipeline_free(p);
         return rc;

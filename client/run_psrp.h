@@ -18,4 +18,8 @@ int cli_run_psrp(winrsh_session *session, const struct cli_options *o);
  * one script per line of stdin otherwise. */
 int cli_repl_psrp(winrsh_session *session, const struct cli_options *o);
 
+/* Append `| Out-String -Stream -Width width`: the remote side formats the
+ * output as its console would, for our terminal's width. */
+int cli_add_out_string(winrsh_pipeline *p, int width);
+
 #endif

@@ -579,15 +579,6 @@ WINRSH_EXTERN(int) winrsh_pipeline_receive(winrsh_pipeline *p, long timeout_ms, 
         rc = wr_rs_receive(rs, p, timeout_ms);
     if (rc)
         return rc;
-    if (rs->key_requested) {
-        rs->key_requested = 0;
-        if (!p->stop_sent && !is_final(p->state))
-            (void)winrsh_pipeline_stop(p);
-        return wr_error_set(WINRSH_EPROTO, WINRSH_ERRCLASS_PSRP,
-                            "the server asked for a session key to send a SecureString "
-                            "(Read-Host -AsSecureString, Get-Credential...); winrsh does not "
-                            "support that yet, so the pipeline was stopped");
-    }
     if (p->lost_state) {
         p->lost_state = 0;
         return wr_error_set(WINRSH_EPROTO, WINRSH_ERRCLASS_PSRP,

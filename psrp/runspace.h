@@ -124,7 +124,6 @@ struct winrsh_runspace {
     /* While a binding receive runs: */
     const wr_guid *cur_pid; /* what the binding says the data is for */
     int stop_rc;            /* a callback asked to stop (WINRSH_EUSER) or failed */
-    int key_requested;      /* PUBLIC_KEY_REQUEST seen */
     wr_buf pool_pr_q;       /* queued RUNSPACEPOOL_HOST_RESPONSE fragments */
 
     /* SecureString key exchange and the host calls waiting for it

@@ -34,9 +34,7 @@ the `one Get-Date` time of each transport and, last, `N passed, N failed`.
 
 import json
 import os
-import select
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -46,6 +44,7 @@ HERE = os.path.dirname(os.path.realpath(__file__))
 sys.path.insert(0, HERE)
 
 import harness  # noqa: E402
+from harness import Peer  # noqa: E402
 from harness import (DEVNULL, SOURCE_DIR, TempDir, TestHost,  # noqa: E402
                      base_env, run, start, winrsh)
 
@@ -147,68 +146,6 @@ def describe_procs(procs):
 
 
 # -- peers -------------------------------------------------------------------------
-class Peer:
-    """A peer program that prints `READY ...` as its first stdout line; its
-    stderr goes to a file (read back in failure messages)."""
-
-    def __init__(self, argv, stderr_path, env=None, timeout=30):
-        self.stderr_path = stderr_path
-        self._err = open(stderr_path, "wb")
-        self.proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=self._err, env=env, close_fds=True, start_new_session=True)
-        self.pid = self.proc.pid
-        deadline = time.monotonic() + timeout
-        line = b""
-        fd = self.proc.stdout.fileno()
-        while not line.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                break
-            ch = os.read(fd, 1)
-            if not ch:
-                break
-            line += ch
-        if not line.startswith(b"READY "):
-            self.stop()
-            raise AssertionError("%s did not get ready within %ds: %r; "
-                                 "stderr: %s" % (argv[2], timeout, line,
-                                                 self.stderr_text()))
-        self.ready = line[6:].decode().strip()
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self):
-        try:
-            while os.read(self.proc.stdout.fileno(), 4096):
-                pass
-        except (OSError, ValueError):
-            pass
-
-    def stderr_text(self):
-        try:
-            with open(self.stderr_path, "rb") as f:
-                return f.read()[-3000:].decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-                self.proc.wait(5)
-        try:
-            self.proc.stdout.close()
-        except OSError:
-            pass
-        self._err.close()
-
-
 # -- the cases, shared by every transport -------------------------------------------
 class Cases:
     """The test methods; a transport class provides name, target(), opts(),

@@ -255,6 +255,34 @@ static const char SEND_OK[] = "<s:Envelope xmlns:s=\"" WR_NS_SOAP "\" xmlns:a=\"
                               "/SendResponse</a:Action><a:RelatesTo>x</a:RelatesTo>"
                               "</s:Header><s:Body><rsp:SendResponse/></s:Body></s:Envelope>";
 
+/* In `a` (scratch `b`), our CommandIds for the recorded ones. */
+static void map_commands(const fake *f, wr_buf *a, wr_buf *b)
+{
+    for (size_t i = 0; i < f->r->ncommands && i < f->nours; i++) {
+        wr_buf_clear(b);
+        replace_all(b, wr_buf_cstr(a), f->r->command_ids[i], f->our_commands[i]);
+        wr_buf_clear(a);
+        wr_buf_puts(a, wr_buf_cstr(b));
+    }
+}
+
+/* The recorded reply `r` as the answer to our request `q`: our a:MessageID
+ * in its a:RelatesTo. */
+static int reply_to(wr_buf *resp, const char *r, const char *q)
+{
+    const char *id = strstr(q, "<a:MessageID>");
+    const char *rel = strstr(r, "RelatesTo>");
+    if (!id || !rel)
+        return wr_buf_puts(resp, r);
+    id += strlen("<a:MessageID>");
+    size_t idlen = strcspn(id, "<");
+    rel += strlen("RelatesTo>");
+    size_t old = strcspn(rel, "<");
+    wr_buf_append(resp, r, (size_t)(rel - r));
+    wr_buf_append(resp, id, idlen);
+    return wr_buf_puts(resp, rel + old);
+}
+
 static int fake_post(void *ctx, const char *body, size_t len, long timeout_ms, wr_buf *resp,
                      long *status)
 {
@@ -303,27 +331,8 @@ static int fake_post(void *ctx, const char *body, size_t len, long timeout_ms, w
     /* Map the recorded ids onto ours. */
     wr_buf a = WR_BUF_INIT, b = WR_BUF_INIT;
     replace_all(&a, recorded, f->r->shell_id, f->our_shell);
-    for (size_t i = 0; i < f->r->ncommands && i < f->nours; i++) {
-        wr_buf_clear(&b);
-        replace_all(&b, wr_buf_cstr(&a), f->r->command_ids[i], f->our_commands[i]);
-        wr_buf_clear(&a);
-        wr_buf_puts(&a, wr_buf_cstr(&b));
-    }
-    const char *r = wr_buf_cstr(&a);
-    const char *id = strstr(q, "<a:MessageID>");
-    const char *rel = strstr(r, "RelatesTo>");
-    int rc;
-    if (!id || !rel) {
-        rc = wr_buf_puts(resp, r);
-    } else {
-        id += strlen("<a:MessageID>");
-        size_t idlen = strcspn(id, "<");
-        rel += strlen("RelatesTo>");
-        size_t old = strcspn(rel, "<");
-        wr_buf_append(resp, r, (size_t)(rel - r));
-        wr_buf_append(resp, id, idlen);
-        rc = wr_buf_puts(resp, rel + old);
-    }
+    map_commands(f, &a, &b);
+    int rc = reply_to(resp, wr_buf_cstr(&a), q);
     wr_buf_free(&a);
     wr_buf_free(&b);
     return rc;
@@ -565,27 +574,8 @@ static int fake_post_shells(void *ctx, const char *body, size_t len, long timeou
         wr_buf_clear(&a);
         wr_buf_puts(&a, wr_buf_cstr(&b));
     }
-    for (size_t i = 0; i < f->r->ncommands && i < f->nours; i++) {
-        wr_buf_clear(&b);
-        replace_all(&b, wr_buf_cstr(&a), f->r->command_ids[i], f->our_commands[i]);
-        wr_buf_clear(&a);
-        wr_buf_puts(&a, wr_buf_cstr(&b));
-    }
-    const char *r = wr_buf_cstr(&a);
-    const char *id = strstr(q, "<a:MessageID>");
-    const char *rel = strstr(r, "RelatesTo>");
-    int rc;
-    if (!id || !rel) {
-        rc = wr_buf_puts(resp, r);
-    } else {
-        id += strlen("<a:MessageID>");
-        size_t idlen = strcspn(id, "<");
-        rel += strlen("RelatesTo>");
-        size_t old = strcspn(rel, "<");
-        wr_buf_append(resp, r, (size_t)(rel - r));
-        wr_buf_append(resp, id, idlen);
-        rc = wr_buf_puts(resp, rel + old);
-    }
+    map_commands(f, &a, &b);
+    int rc = reply_to(resp, wr_buf_cstr(&a), q);
     wr_buf_free(&a);
     wr_buf_free(&b);
     return rc;
